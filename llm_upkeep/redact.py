@@ -1,0 +1,74 @@
+"""Keep secrets out of logs, artifacts, alerts and exceptions.
+
+Every secret read through config is registered here; :func:`redact` replaces registered
+values and well-known secret shapes (Slack webhooks and tokens, bearer tokens, AWS keys).
+A logging filter applies it to every record of the package and of Prefect.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+
+MASK = "***"
+
+_PATTERNS = [
+    re.compile(r"https?://hooks\.slack\.com/services/[A-Za-z0-9/_-]+"),
+    re.compile(r"(/services/)T[A-Za-z0-9_-]+/B[A-Za-z0-9_-]+/[A-Za-z0-9_-]+"),
+    re.compile(r"xox[abposr]-[A-Za-z0-9-]{8,}"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r"(?<![A-Z0-9])(AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])"),
+    re.compile(r"(?i)(aws_secret_access_key\s*[=:]\s*)\S+"),
+]
+
+
+def register_secret(value: str | None) -> None:
+    if value and len(value) >= 4:
+        with _lock:
+            _secrets.add(value)
+
+
+def redact(text: object) -> str:
+    s = str(text)
+    with _lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for v in secrets:
+        if v in s:
+            s = s.replace(v, MASK)
+    for pat in _PATTERNS:
+        if pat.groups:
+            s = pat.sub(lambda m: m.group(1) + MASK, s)
+        else:
+            s = pat.sub(MASK, s)
+    return s
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            msg = record.getMessage()
+        except Exception:  # a broken format string must not kill logging
+            return True
+        red = redact(msg)
+        if red != msg:
+            record.msg, record.args = red, None
+        return True
+
+
+_installed = False
+
+
+def install_log_redaction() -> None:
+    """Attach the filter to every handler of the root, prefect and llm_upkeep loggers."""
+    global _installed
+    filt = RedactingFilter()
+    for name in ("", "prefect", "llm_upkeep", "prefect.flow_runs", "prefect.task_runs"):
+        lg = logging.getLogger(name)
+        lg.addFilter(filt)
+        for h in lg.handlers:
+            h.addFilter(filt)
+    _installed = True

@@ -1,0 +1,31 @@
+"""Shared fixtures. Feature fixture modules are listed in pytest_plugins (one line each)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Keep Prefect from phoning home and from touching the user's ~/.prefect.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+
+pytest_plugins: list[str] = [
+]
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server for every flow test (about 10 s to start here)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def state_dir(tmp_path):
+    d = tmp_path / "state"
+    d.mkdir()
+    return d

@@ -30,7 +30,9 @@ class CheckResult(BaseModel):
     unit: str | None = Field(default=None, description="Unit of value and threshold.")
     threshold: float | int | None = Field(default=None, description="Alert threshold, if any.")
     detail: str = Field(default="", description="Human-readable explanation or error class.")
-    data: dict[str, Any] = Field(default_factory=dict, exclude=True, description="Extra evidence, not in JSON.")
+    data: dict[str, Any] = Field(
+        default_factory=dict, exclude=True, description="Extra evidence, not in JSON."
+    )
 
     @property
     def failing(self) -> bool:

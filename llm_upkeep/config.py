@@ -40,7 +40,9 @@ class EndpointConfig(Section):
         default="local",
         description="Fleet host this server runs on; host-local steps (restart, logs) run there.",
     )
-    staging: bool = Field(default=False, description="True for a staging endpoint used to evaluate candidates.")
+    staging: bool = Field(
+        default=False, description="True for a staging endpoint used to evaluate candidates."
+    )
 
     @field_validator("url")
     @classmethod
@@ -54,7 +56,9 @@ class EndpointConfig(Section):
 
 
 class HealthConfig(Section):
-    ttft_alert_s: PositiveFloat = Field(default=10.0, description="Alert when time to first token exceeds this.")
+    ttft_alert_s: PositiveFloat = Field(
+        default=10.0, description="Alert when time to first token exceeds this."
+    )
     ttft_warn_s: PositiveFloat | None = Field(
         default=None, description="Warn when TTFT exceeds this (default: half of ttft_alert_s)."
     )
@@ -68,13 +72,18 @@ class HealthConfig(Section):
         default=95.0, gt=0, le=100, description="Alert when a GPU's used memory exceeds this percent."
     )
     gpu_temperature_margin_c: float = Field(
-        default=5.0, ge=0, description="Alert when a GPU is within this many °C of its own slowdown threshold."
+        default=5.0,
+        ge=0,
+        description="Alert when a GPU is within this many °C of its own slowdown threshold.",
     )
     gpu_temperature_alert_c: float = Field(
         default=85.0, description="Alert at this temperature when the device reports no slowdown threshold."
     )
     disk_alert_percent: float = Field(
-        default=85.0, gt=0, le=100, description="Alert when a disk path's filesystem is fuller than this percent."
+        default=85.0,
+        gt=0,
+        le=100,
+        description="Alert when a disk path's filesystem is fuller than this percent.",
     )
     disk_paths: list[str] = Field(
         default_factory=list, description="Paths whose filesystems are checked (e.g. the model store)."
@@ -89,7 +98,9 @@ class HealthConfig(Section):
 class LogsConfig(Section):
     dirs: list[str] = Field(default_factory=list, description="Directories whose logs are rotated.")
     pattern: str = Field(default="*.jsonl", description="Glob of files to rotate, matched in each dir.")
-    compress_after_days: float = Field(default=30, ge=0, description="Gzip files last modified this long ago.")
+    compress_after_days: float = Field(
+        default=30, ge=0, description="Gzip files last modified this long ago."
+    )
     delete_after_days: float | None = Field(
         default=None, ge=0, description="Delete compressed files older than this (off when unset)."
     )
@@ -98,7 +109,9 @@ class LogsConfig(Section):
         default=300, ge=0, description="A file modified within this many seconds is treated as still written."
     )
     min_free_bytes: int = Field(
-        default=64 * 1024 * 1024, ge=0, description="Stop compressing when less than this is free on the disk."
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="Stop compressing when less than this is free on the disk.",
     )
 
 
@@ -106,8 +119,12 @@ class AlertsConfig(Section):
     slack_webhook_url_env: str | None = Field(
         default=None, description="Env var holding a Slack incoming-webhook URL."
     )
-    slack_token_env: str | None = Field(default=None, description="Env var holding a Slack bot token (xoxb-...).")
-    slack_channel: str | None = Field(default=None, description="Channel for chat.postMessage with a bot token.")
+    slack_token_env: str | None = Field(
+        default=None, description="Env var holding a Slack bot token (xoxb-...)."
+    )
+    slack_channel: str | None = Field(
+        default=None, description="Channel for chat.postMessage with a bot token."
+    )
     slack_base_url: str | None = Field(
         default=None,
         description="Slack API base URL (for a self-hosted or test receiver), e.g. http://127.0.0.1:9000/api/.",
@@ -141,7 +158,9 @@ class RestartConfig(Section):
 class GpuConfig(Section):
     enabled: bool = Field(default=True, description="Read GPU telemetry through NVML.")
     approved_driver: str | None = Field(default=None, description="Driver version approved for production.")
-    approved_cuda: str | None = Field(default=None, description="CUDA driver version approved for production.")
+    approved_cuda: str | None = Field(
+        default=None, description="CUDA driver version approved for production."
+    )
 
 
 def default_state_dir() -> str:

@@ -90,6 +90,10 @@ class HealthConfig(Section):
     )
     probe_prompt: str = Field(default="test", description="Prompt sent by the health probe.")
     probe_max_tokens: int = Field(default=16, gt=0, le=4096, description="Max tokens the probe asks for.")
+    probe_retries: int = Field(
+        default=2, ge=0, le=10, description="Retries of a probe after a connection error or HTTP 5xx (not 4xx)."
+    )
+    probe_retry_delay_s: float = Field(default=2.0, ge=0, description="Seconds between probe retries.")
     alert_suppress_minutes: float = Field(
         default=60.0, ge=0, description="An identical alert is not re-sent within this many minutes."
     )

@@ -1,0 +1,44 @@
+"""Off-peak restart (the playbook's FAQ: "once daily during off-peak hours is cheap insurance").
+
+Inactive by default in prefect.yaml; when enabled it goes through the same guard as the
+runbook's restarts (dry-run, daily budget, ledger) and verifies each server came back.
+"""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+from pydantic import BaseModel, Field
+
+from llm_upkeep.clients import make_http_client
+from llm_upkeep.config import load_config
+from llm_upkeep.redact import install_log_redaction
+from llm_upkeep.restart import RestartOutcome
+from tasks.health import restart_server_task, verify_recovery_task
+
+
+class RestartRunResult(BaseModel):
+    flow: str = Field(default="scheduled-restart", description="Flow name.")
+    status: str = Field(description="ok when every restart recovered or was a dry run; degraded otherwise.")
+    actions: list[RestartOutcome] = Field(default_factory=list, description="One outcome per endpoint.")
+
+
+@flow(name="scheduled-restart")
+async def scheduled_restart(config_path: str | None = None, endpoints: list[str] | None = None) -> RestartRunResult:
+    install_log_redaction()
+    logger = get_run_logger()
+    cfg = load_config(config_path)
+    state_dir = str(cfg.state_path)
+    targets = [e for e in cfg.endpoints if not e.staging and (not endpoints or e.name in endpoints)]
+    actions: list[RestartOutcome] = []
+    async with make_http_client() as http:
+        for ep in targets:
+            out = restart_server_task(cfg.restart, state_dir, ep.name, "scheduled off-peak restart", ep.model)
+            if out.executed:
+                out = await verify_recovery_task(
+                    ep, http, out, state_dir, cfg.health.probe_prompt, cfg.health.probe_max_tokens,
+                    cfg.health.ttft_alert_s, cfg.restart.recover_timeout_s,
+                )  # fmt: skip
+            logger.info("restart %s: %s recovered=%s", ep.name, out.decision, out.recovered)
+            actions.append(out)
+    bad = any(a.decision in ("failed", "over_budget") or a.recovered is False for a in actions)
+    return RestartRunResult(status="degraded" if bad else "ok", actions=actions)

@@ -12,6 +12,7 @@ os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
 
 pytest_plugins: list[str] = [
+    "tests.llm_fixtures",
 ]
 
 

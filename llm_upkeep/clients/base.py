@@ -1,0 +1,300 @@
+"""Shared plumbing of the LLM clients: one pooled httpx client, per-endpoint timeouts, error mapping.
+
+Why a total deadline on top of httpx's timeouts: httpx's read timeout bounds only the silence
+between two reads, so a server that trickles one token every few seconds would never time out.
+Every await on the network is therefore also bounded by ``endpoint.timeout_s`` from the start of
+the call (``asyncio.timeout_at`` around each await, so a deadline never fires in caller code
+between two yielded stream events).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from llm_upkeep.clients.errors import LLMError, classify_status, mentions_oom, short_detail
+from llm_upkeep.config import EndpointConfig
+
+# httpcore imports its anyio backend lazily on the first request; that ~25-50 ms would land in
+# the first probe's TTFT, so pay it at import time instead.
+with contextlib.suppress(ImportError):
+    import anyio._backends._asyncio  # noqa: F401
+    import httpcore._backends.anyio  # noqa: F401
+
+_NET_ERRORS = (httpx.HTTPError, httpx.StreamError, TimeoutError, OSError)
+
+
+def make_http_client(max_connections: int = 200, *, trust_env: bool = True) -> httpx.AsyncClient:
+    """The one AsyncClient every probe and benchmark shares (connection pool sized for fan-out)."""
+    return httpx.AsyncClient(
+        limits=httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=max_connections,
+            keepalive_expiry=30.0,
+        ),
+        timeout=httpx.Timeout(30.0),
+        follow_redirects=False,
+        trust_env=trust_env,
+    )
+
+
+@dataclass
+class StreamEvent:
+    """One received piece of a streamed answer, stamped on arrival."""
+
+    t: float
+    text: str = ""
+    reasoning: str = ""
+    done: bool = False
+    usage: dict | None = None
+    server: dict | None = None
+
+
+def safe_url(url: str) -> str:
+    """URL without user:password@ (credentials must never reach a message)."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host = f"{host}:{parts.port}"
+        parts = parts._replace(netloc=host)
+    return urlunsplit(parts)
+
+
+def parse_prometheus(text: str) -> dict[str, float]:
+    """Prometheus text -> {metric name: value summed over label sets}; histogram buckets are skipped."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        m = re.match(r"^([A-Za-z_:][A-Za-z0-9_:]*)(\{.*\})?\s+(\S+)", line)
+        if not m:
+            continue
+        name, value = m.group(1), m.group(3)
+        if name.endswith("_bucket"):
+            continue
+        try:
+            v = float(value)
+        except ValueError:
+            continue
+        out[name] = out.get(name, 0.0) + v
+    return out
+
+
+def normalize_usage(usage: Any) -> dict | None:
+    if not isinstance(usage, dict):
+        return None
+    pt, ct = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    if pt is None and ct is None:
+        return None
+    return {"prompt_tokens": pt, "completion_tokens": ct}
+
+
+class LLMClient:
+    """Common base: subclasses speak one API dialect over the shared AsyncClient."""
+
+    api = "base"
+
+    def __init__(self, endpoint: EndpointConfig, http: httpx.AsyncClient):
+        self.endpoint = endpoint
+        self.http = http
+        self.timeout = httpx.Timeout(
+            connect=endpoint.connect_timeout_s,
+            read=endpoint.read_timeout_s,
+            write=endpoint.read_timeout_s,
+            pool=endpoint.timeout_s,
+        )
+
+    # -------------------------------------------------------------- the dialect API
+    async def stream_generate(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        chat: bool = True,
+        temperature: float = 0.0,
+        seed: int | None = 42,
+        system: str | None = None,
+    ) -> AsyncIterator[StreamEvent]:
+        raise NotImplementedError(f"{type(self).__name__} does not stream")
+        yield  # pragma: no cover  (makes this an async generator for type checkers)
+
+    async def complete(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        chat: bool = True,
+        temperature: float = 0.0,
+        seed: int | None = 42,
+        system: str | None = None,
+    ) -> dict:
+        raise NotImplementedError
+
+    async def list_models(self) -> list[str]:
+        raise NotImplementedError
+
+    async def version(self) -> str | None:
+        raise NotImplementedError
+
+    async def embed(self, texts: list[str]) -> list[list[float]] | None:
+        raise NotImplementedError
+
+    # -------------------------------------------------------------- plumbing
+    def headers(self) -> dict[str, str]:
+        h = {"Accept": "application/json"}
+        key = self.endpoint.api_key()
+        if key:
+            h["Authorization"] = f"Bearer {key}"
+        return h
+
+    def url(self, path: str) -> str:
+        return self.endpoint.url + path
+
+    def _where(self, path: str) -> str:
+        return f"{self.endpoint.name} ({safe_url(self.url(path))})"
+
+    def map_exception(self, exc: BaseException, path: str, *, started: bool, deadline_s: float) -> LLMError:
+        """httpx / asyncio failure -> classified, redacted LLMError."""
+        where = self._where(path)
+        if isinstance(exc, LLMError):
+            return exc
+        if isinstance(exc, httpx.ConnectTimeout):
+            return LLMError(
+                "connect_timeout", f"{where}: no TCP connection within {self.endpoint.connect_timeout_s:g} s"
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return LLMError("connection_refused", f"{where}: cannot connect: {exc}")
+        if isinstance(exc, httpx.ReadTimeout | httpx.WriteTimeout):
+            return LLMError("timeout", f"{where}: no data for {self.endpoint.read_timeout_s:g} s")
+        if isinstance(exc, httpx.PoolTimeout):
+            return LLMError("timeout", f"{where}: no free connection in the pool")
+        if isinstance(exc, TimeoutError):
+            return LLMError("timeout", f"{where}: no complete answer within {deadline_s:g} s")
+        if isinstance(exc, httpx.DecodingError):
+            return LLMError("malformed", f"{where}: undecodable body: {exc}")
+        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError):
+            if started:
+                return LLMError("truncated", f"{where}: connection closed mid-response: {exc}")
+            return LLMError("protocol", f"{where}: connection closed before a response: {exc}")
+        if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+            return LLMError("protocol", f"{where}: {exc}")
+        if isinstance(exc, OSError):
+            return LLMError("connection_refused", f"{where}: {exc}")
+        return LLMError("protocol", f"{where}: {type(exc).__name__}: {exc}")
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        timeout_s: float | None = None,
+        ok_statuses: tuple[int, ...] = (),
+    ) -> tuple[int, bytes]:
+        """One non-streamed call under the total deadline; raises LLMError for HTTP errors
+        except the statuses in ok_statuses (returned for the caller to interpret)."""
+        deadline_s = timeout_s or self.endpoint.timeout_s
+        kwargs: dict[str, Any] = {"headers": self.headers(), "timeout": self.timeout}
+        if body is not None:
+            kwargs["content"] = json.dumps(body).encode()
+            kwargs["headers"] = {**kwargs["headers"], "Content-Type": "application/json"}
+        req = self.http.build_request(method, self.url(path), **kwargs)
+        started = False
+        try:
+            async with asyncio.timeout(deadline_s):
+                resp = await self.http.send(req, stream=True)
+                started = True
+                try:
+                    data = await resp.aread()
+                finally:
+                    await resp.aclose()
+        except _NET_ERRORS as exc:
+            raise self.map_exception(exc, path, started=started, deadline_s=deadline_s) from None
+        if resp.status_code >= 400 and resp.status_code not in ok_statuses:
+            raise classify_status(resp.status_code, data.decode("utf-8", "replace"))
+        return resp.status_code, data
+
+    async def request_json(self, method: str, path: str, body: Any = None, **kw) -> Any:
+        status, data = await self.request(method, path, body, **kw)
+        return self.parse_json(data, path)
+
+    def parse_json(self, data: bytes, path: str) -> Any:
+        try:
+            return json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            raise LLMError("malformed", f"{self._where(path)}: not JSON: {data[:80]!r}") from None
+
+    async def stream_lines(
+        self, method: str, path: str, body: Any = None, *, timeout_s: float | None = None
+    ) -> AsyncIterator[tuple[float, str]]:
+        """Yield (arrival perf_counter, line) of a streamed body; every await bounded by the deadline."""
+        loop = asyncio.get_running_loop()
+        deadline_s = timeout_s or self.endpoint.timeout_s
+        deadline = loop.time() + deadline_s
+        headers = {**self.headers(), "Content-Type": "application/json"}
+        req = self.http.build_request(
+            method, self.url(path), content=json.dumps(body).encode(), headers=headers, timeout=self.timeout
+        )
+        try:
+            async with asyncio.timeout_at(deadline):
+                resp = await self.http.send(req, stream=True)
+        except _NET_ERRORS as exc:
+            raise self.map_exception(exc, path, started=False, deadline_s=deadline_s) from None
+        try:
+            if resp.status_code >= 400:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        data = await resp.aread()
+                except _NET_ERRORS:
+                    data = b""
+                raise classify_status(resp.status_code, data.decode("utf-8", "replace"))
+            lines = resp.aiter_lines()
+            while True:
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        line = await anext(lines)
+                except StopAsyncIteration:
+                    return
+                except _NET_ERRORS as exc:
+                    raise self.map_exception(exc, path, started=True, deadline_s=deadline_s) from None
+                yield time.perf_counter(), line
+        finally:
+            # Closing a broken stream must not mask the real error.
+            with contextlib.suppress(Exception):
+                await resp.aclose()
+
+
+def stream_error(where: str, message: Any) -> LLMError:
+    """An error object inside a 200 stream (Ollama {"error": ...}, vLLM data: {"error": {...}})."""
+    if isinstance(message, dict):
+        message = message.get("message") or json.dumps(message)
+    text = str(message)
+    if mentions_oom(text):
+        return LLMError("oom", f"{where}: {text}")
+    if re.search(r"not found|does not exist", text, re.IGNORECASE):
+        return LLMError("http_4xx", f"{where}: {text}")
+    return LLMError("http_5xx", f"{where}: server error in stream: {text}")
+
+
+__all__ = [
+    "LLMClient",
+    "LLMError",
+    "StreamEvent",
+    "make_http_client",
+    "normalize_usage",
+    "parse_prometheus",
+    "safe_url",
+    "short_detail",
+    "stream_error",
+]

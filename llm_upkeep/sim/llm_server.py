@@ -135,6 +135,9 @@ class SimBehavior:
     kv_cache_usage: float | None = None  # vllm:gpu_cache_usage_perc override (0..1)
     truncate_after: int = 3  # content chunks sent before a "truncated" fault cuts the stream
     context_length: int = 8192
+    route_status: dict[str, int] = field(
+        default_factory=dict
+    )  # path -> error status it answers (404: no route)
 
     def all_models(self) -> list[str]:
         out = [self.model]
@@ -510,6 +513,12 @@ class SimServer:
             "/version": ("GET",),
         }
         handler = routes.get(req.path)
+        forced = b.route_status.get(req.path)
+        if forced:
+            handler = None if forced == 404 else handler
+            if handler is not None:
+                body = {"error": f"simulated HTTP {forced} on {req.path}"}
+                return await self._json(writer, forced, body)
         if handler is None:
             if req.path.startswith("/api/"):
                 return await self._send(writer, 404, b"404 page not found", "text/plain")

@@ -1,0 +1,212 @@
+"""The streaming probe against the simulator: timing accuracy, every fault, fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+
+import pytest
+
+from llm_upkeep.clients import make_http_client
+from llm_upkeep.probe import ProbeResult, probe_endpoint
+from tests.llm_fixtures import endpoint_for
+
+
+def run_probe(endpoint, **kw) -> tuple[ProbeResult, float]:
+    async def go():
+        async with make_http_client() as http:
+            t = time.perf_counter()
+            r = await probe_endpoint(endpoint, http, **kw)
+            return r, time.perf_counter() - t
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize(
+    ("api", "chat"), [("ollama", True), ("ollama", False), ("openai", True), ("openai", False)]
+)
+def test_probe_measures_ttft_and_e2e_like_the_server_paces_them(sim_factory, api, chat):
+    sim = sim_factory(ttft_s=0.30, itl_s=0.02, tokens=60)
+    r, _ = run_probe(endpoint_for(sim, api=api), max_tokens=100, chat=chat)
+    assert r.ok, r.error_detail
+    assert r.error_kind is None
+    assert r.ttft_s == pytest.approx(0.30, abs=0.03)
+    assert r.e2e_s == pytest.approx(0.30 + 59 * 0.02, abs=0.1)
+    assert r.output_tokens == 60
+    assert r.tokens_source == ("eval_count" if api == "ollama" else "usage")
+    assert len(r.itl_s) == 59
+    assert statistics.median(r.itl_s) == pytest.approx(0.02, abs=0.005)
+    assert r.decode_tokens_per_s == pytest.approx(59 / (r.e2e_s - r.ttft_s))
+    assert r.decode_tokens_per_s == pytest.approx(50, rel=0.15)
+    assert r.text.startswith("The quick brown fox")
+    if api == "ollama":
+        assert r.server["eval_count"] == 60
+        assert r.server["done_reason"] == "stop"
+        assert r.server["eval_duration_s"] == pytest.approx(60 * 0.02, abs=0.05)
+        assert r.ps and r.ps[0]["size_vram"] == r.ps[0]["size"]
+    else:
+        assert r.ps is None
+
+
+def test_probe_counts_tokens_from_chunks_when_the_server_sends_no_usage(sim_factory):
+    sim = sim_factory(ttft_s=0.05, itl_s=0.005, tokens=12, usage=False)
+    r, _ = run_probe(endpoint_for(sim, api="openai"), max_tokens=50)
+    assert r.ok
+    assert (r.output_tokens, r.tokens_source) == (12, "chunks")
+
+
+def test_probe_honours_max_tokens(sim_factory):
+    sim = sim_factory(ttft_s=0.02, itl_s=0.002, tokens=60)
+    r, _ = run_probe(endpoint_for(sim), max_tokens=16)
+    assert r.ok and r.output_tokens == 16
+    assert r.server["done_reason"] == "length"
+
+
+@pytest.mark.parametrize("api", ["ollama", "openai"])
+def test_role_only_chunk_does_not_count_as_first_token(sim_factory, api):
+    sim = sim_factory(ttft_s=0.25, itl_s=0.01, tokens=5, role_chunk=True)
+    r, _ = run_probe(endpoint_for(sim, api=api), max_tokens=50)
+    assert r.ok
+    # The role chunk arrives at once; counting it would give a TTFT near 0.
+    assert r.ttft_s == pytest.approx(0.25, abs=0.03)
+    assert sim.requests[-2 if api == "ollama" else -1]["path"] in ("/api/chat", "/v1/chat/completions")
+
+
+@pytest.mark.parametrize("api", ["ollama", "openai"])
+def test_thinking_chunks_count_as_first_token_but_not_as_text(sim_factory, api):
+    sim = sim_factory(ttft_s=0.20, itl_s=0.03, tokens=5, thinking=True, thinking_tokens=6)
+    r, _ = run_probe(endpoint_for(sim, api=api), max_tokens=50)
+    assert r.ok
+    # The first content token comes 6 * 0.03 s after the first thinking token.
+    assert r.ttft_s == pytest.approx(0.20, abs=0.03)
+    assert r.text == "The quick brown fox jumps"
+    assert r.output_tokens == 11
+    assert len(r.itl_s) == 10
+
+
+@pytest.mark.parametrize("api", ["ollama", "openai"])
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        ("refused", "connection_refused"),
+        ("hang", "timeout"),
+        ("http_500", "http_5xx"),
+        ("oom", "oom"),
+        ("malformed", "malformed"),
+        ("truncated", "truncated"),
+    ],
+)
+def test_each_fault_gives_its_error_kind(sim_factory, api, fault, kind):
+    sim = sim_factory(ttft_s=0.05, itl_s=0.01, tokens=20)
+    sim.set_fault(fault)
+    ep = endpoint_for(sim, api=api, timeout_s=1.0, read_timeout_s=5.0, connect_timeout_s=1.0)
+    r, elapsed = run_probe(ep, max_tokens=50)
+    assert not r.ok
+    assert r.error_kind == kind, r.error_detail
+    assert r.error_detail and "Traceback" not in r.error_detail
+    assert len(r.error_detail) <= 300
+    assert r.e2e_s is None and r.decode_tokens_per_s is None
+    if fault == "hang":
+        # The total deadline (1 s) fires although the read timeout (5 s) would not.
+        assert 0.9 <= elapsed < 2.0
+    if fault == "truncated":
+        assert r.ttft_s is not None and r.text == "The quick brown"
+    if fault == "oom":
+        assert "memory" in r.error_detail.lower()
+
+
+def test_hang_is_cut_by_the_read_timeout_when_it_is_shorter(sim_factory):
+    sim = sim_factory()
+    sim.set_fault("hang")
+    r, elapsed = run_probe(endpoint_for(sim, timeout_s=10.0, read_timeout_s=0.4))
+    assert r.error_kind == "timeout"
+    assert elapsed < 2.0
+
+
+def test_refused_endpoint_comes_back_after_the_fault_clears(sim_factory):
+    sim = sim_factory(ttft_s=0.02, itl_s=0.002, tokens=5)
+    ep = endpoint_for(sim, api="openai")
+    sim.set_fault("refused")
+    assert run_probe(ep)[0].error_kind == "connection_refused"
+    sim.set_fault(None)
+    r, _ = run_probe(ep)
+    assert r.ok and r.output_tokens == 5
+
+
+@pytest.mark.parametrize("api", ["ollama", "openai"])
+def test_gibberish_is_ok_with_garbage_text(sim_factory, api):
+    sim = sim_factory(ttft_s=0.02, itl_s=0.002, tokens=30, fault="gibberish")
+    r, _ = run_probe(endpoint_for(sim, api=api), max_tokens=50)
+    assert r.ok and r.error_kind is None
+    assert r.output_tokens == 30
+    assert any(ord(ch) > 127 for ch in r.text)
+    assert "quick brown" not in r.text
+
+
+def test_slow_first_token_is_ok_with_a_large_ttft(sim_factory):
+    sim = sim_factory(ttft_s=0.05, itl_s=0.01, tokens=5, fault="slow_first_token", slow_first_token_s=0.8)
+    r, _ = run_probe(endpoint_for(sim, api="openai"), max_tokens=50)
+    assert r.ok
+    assert r.ttft_s == pytest.approx(0.8, abs=0.05)
+
+
+def test_slow_first_token_times_out_when_the_deadline_is_shorter(sim_factory):
+    sim = sim_factory(fault="slow_first_token", slow_first_token_s=5.0)
+    r, elapsed = run_probe(endpoint_for(sim, timeout_s=0.5), max_tokens=50)
+    assert r.error_kind == "timeout"
+    assert r.ttft_s is None
+    assert elapsed < 1.5
+
+
+def test_total_deadline_bounds_a_server_that_keeps_trickling(sim_factory):
+    # Each gap (0.25 s) is far below the read timeout; only the total deadline can stop it.
+    sim = sim_factory(ttft_s=0.05, itl_s=0.25, tokens=40)
+    r, elapsed = run_probe(endpoint_for(sim, api="openai", timeout_s=1.0, read_timeout_s=5.0), max_tokens=50)
+    assert r.error_kind == "timeout"
+    assert r.ttft_s is not None and r.text  # partial evidence is kept
+    assert elapsed < 1.6
+
+
+def test_ollama_probe_reports_cpu_offload_and_cold_load(sim_factory):
+    sim = sim_factory(ttft_s=0.05, itl_s=0.005, tokens=5, vram_fraction=0.5, load_duration_s=0.2)
+    r, _ = run_probe(endpoint_for(sim), max_tokens=50)
+    assert r.ok
+    assert r.server["load_duration_s"] == pytest.approx(0.2, abs=0.001)
+    assert r.ttft_s == pytest.approx(0.25, abs=0.04)  # a cold load delays the first token
+    assert r.ps is not None and len(r.ps) == 1
+    assert r.ps[0]["size_vram"] == r.ps[0]["size"] // 2
+
+
+def test_ollama_probe_tolerates_a_failing_ps(sim_factory):
+    sim = sim_factory(ttft_s=0.02, itl_s=0.002, tokens=5, route_status={"/api/ps": 500})
+    r, _ = run_probe(endpoint_for(sim))
+    assert r.ok and r.ps is None
+
+
+def test_probe_of_a_missing_model_is_a_4xx(sim_factory):
+    sim = sim_factory()
+    for api in ("ollama", "openai"):
+        r, _ = run_probe(endpoint_for(sim, api=api, model="nope:1b"))
+        assert r.error_kind == "http_4xx"
+        assert "nope:1b" in r.error_detail
+
+
+def test_fifty_servers_probed_concurrently_finish_near_the_slowest(sim_factory):
+    sims = [sim_factory(ttft_s=0.2, itl_s=0.01, tokens=20) for _ in range(49)]
+    sims.append(sim_factory(ttft_s=0.6, itl_s=0.01, tokens=20))
+    eps = [endpoint_for(s, name=f"sim{i}", api="ollama" if i % 2 else "openai") for i, s in enumerate(sims)]
+
+    async def go():
+        async with make_http_client() as http:
+            t = time.perf_counter()
+            rs = await asyncio.gather(*[probe_endpoint(e, http, max_tokens=50) for e in eps])
+            return rs, time.perf_counter() - t
+
+    results, wall = asyncio.run(go())
+    assert all(r.ok for r in results), [r.error_detail for r in results if not r.ok]
+    slowest = max(r.e2e_s for r in results)
+    assert slowest == pytest.approx(0.6 + 19 * 0.01, abs=0.25)
+    # Sequential probing would take 50 x ~0.4 s = 20 s.
+    assert wall < slowest + 1.0
+    assert {r.endpoint for r in results} == {f"sim{i}" for i in range(50)}

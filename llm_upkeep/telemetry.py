@@ -80,7 +80,9 @@ class GpuReading(BaseModel):
 class GpuSnapshot(BaseModel):
     status: Literal["ok", "skipped", "error"] = Field(description="skipped: no NVML on this host.")
     reason: str | None = Field(default=None, description="Why skipped or error.")
-    taken_at: datetime = Field(description="When the reading started (UTC).")
+    taken_at: datetime = Field(
+        default_factory=lambda: datetime.now(UTC), description="When the reading started (UTC)."
+    )
     driver_version: str | None = Field(default=None, description="NVIDIA driver version.")
     cuda_version: str | None = Field(default=None, description="CUDA version the driver supports, e.g. 12.4.")
     gpus: list[GpuReading] = Field(default_factory=list, description="One reading per device.")

@@ -23,7 +23,9 @@ class RestartRunResult(BaseModel):
 
 
 @flow(name="scheduled-restart")
-async def scheduled_restart(config_path: str | None = None, endpoints: list[str] | None = None) -> RestartRunResult:
+async def scheduled_restart(
+    config_path: str | None = None, endpoints: list[str] | None = None
+) -> RestartRunResult:
     install_log_redaction()
     logger = get_run_logger()
     cfg = load_config(config_path)

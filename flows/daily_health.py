@@ -1,0 +1,110 @@
+"""The daily health flow: probe every endpoint concurrently, read GPUs and disks, rotate
+logs, restart (guarded) when the runbook says so, alert, record history, report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+
+from prefect import flow, get_run_logger
+from prefect.context import get_run_context
+
+from llm_upkeep.checks import CheckResult, overall_status
+from llm_upkeep.clients import make_http_client
+from llm_upkeep.config import Config, load_config
+from llm_upkeep.health import HealthResult, check_probe, plan_restarts, render_report
+from llm_upkeep.logrotate import check_rotation
+from llm_upkeep.redact import install_log_redaction
+from llm_upkeep.telemetry import check_gpus
+from tasks.health import (
+    TransientProbeFailure,
+    collect_gpus_task,
+    measure_disk_task,
+    probe_endpoint_task,
+    publish_report_task,
+    record_history_task,
+    restart_server_task,
+    rotate_logs_task,
+    send_alert_task,
+    verify_recovery_task,
+)
+
+
+async def _probe(endpoint, http, cfg: Config):
+    """A probe whose retries ran out still yields its (failed) result, never an exception."""
+    h = cfg.health
+    t = probe_endpoint_task.with_options(retries=h.probe_retries, retry_delay_seconds=h.probe_retry_delay_s)
+    state = await t(endpoint, http, h.probe_prompt, h.probe_max_tokens, return_state=True)
+    try:
+        return await state.result(raise_on_failure=True)
+    except TransientProbeFailure as exc:
+        return exc.result
+
+
+@flow(name="daily-health", log_prints=False)
+async def daily_health(config_path: str | None = None, allow_restart: bool = True) -> HealthResult:
+    install_log_redaction()
+    logger = get_run_logger()
+    t0 = time.monotonic()
+    started = datetime.now(UTC)
+    cfg = load_config(config_path)
+    state_dir = str(cfg.state_path)
+
+    # Host-local steps run in the task runner's threads while the probes stream.
+    gpu_f = collect_gpus_task.submit() if cfg.gpu.enabled else None
+    disk_f = measure_disk_task.submit(cfg.health.disk_paths, cfg.health.disk_alert_percent)
+    rot_f = rotate_logs_task.submit(cfg.logs) if cfg.logs.dirs else None
+
+    checks: list[CheckResult] = []
+    actions = []
+    async with make_http_client() as http:
+        probes = await asyncio.gather(*[_probe(e, http, cfg) for e in cfg.endpoints])
+        for p in probes:
+            checks += check_probe(p, cfg.health)
+        snapshot = gpu_f.result() if gpu_f else None
+        if snapshot is not None:
+            checks += check_gpus(
+                snapshot, cfg.health.gpu_memory_alert_percent, cfg.health.gpu_temperature_margin_c,
+                cfg.health.gpu_temperature_alert_c,
+            )  # fmt: skip
+        checks += disk_f.result()
+        if rot_f is not None:
+            checks.append(check_rotation(rot_f.result()))
+
+        if allow_restart:
+            for name, reason in plan_restarts(cfg, checks).items():
+                ep = cfg.endpoint(name)
+                outcome = restart_server_task(cfg.restart, state_dir, name, reason, ep.model)
+                logger.info("restart %s: %s (%s)", name, outcome.decision, reason)
+                if outcome.executed:
+                    outcome = await verify_recovery_task(
+                        ep, http, outcome, state_dir, cfg.health.probe_prompt, cfg.health.probe_max_tokens,
+                        cfg.health.ttft_alert_s, cfg.restart.recover_timeout_s,
+                    )  # fmt: skip
+                actions.append(outcome)
+
+    status = overall_status(checks)
+    result = HealthResult(status=status, checks=checks, actions=actions, started_at=started)
+    try:
+        run_id = str(get_run_context().flow_run.id)
+    except Exception:  # no flow-run context (e.g. called as a plain function): history still records
+        run_id = None
+    from llm_upkeep.telemetry import GpuSnapshot
+
+    record_history_task(
+        state_dir, checks, snapshot or GpuSnapshot(status="skipped", reason="disabled"), run_id
+    )
+    if any(c.failing for c in checks) or any(a.decision == "failed" or a.recovered is False for a in actions):
+        acts = "; ".join(f"restart {a.target}: {a.decision}" for a in actions)
+        delivery = send_alert_task(
+            cfg.alerts, state_dir, f"LLM health {status}", checks, cfg.health.alert_suppress_minutes, acts
+        )
+        result.alerts.append(delivery)
+        if delivery.status == "failed":
+            logger.error("Slack alert was not delivered: %s", delivery.error)
+    result.duration_s = round(time.monotonic() - t0, 3)
+    publish_report_task(render_report(result), checks)
+    logger.info("daily health: %s (%d checks, %.2f s)", status, len(checks), result.duration_s)
+    return result

@@ -159,7 +159,7 @@ class SimBehavior:
 
 
 class _Request:
-    __slots__ = ("method", "path", "query", "headers", "body", "json", "t0", "keep_alive")
+    __slots__ = ("method", "path", "query", "headers", "body", "json", "t0", "keep_alive", "finished")
 
     def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes, t0: float):
         parts = urlsplit(target)
@@ -176,6 +176,7 @@ class _Request:
             except (ValueError, UnicodeDecodeError):
                 self.json = None
         self.keep_alive = True
+        self.finished = False
 
 
 class _Gone(Exception):
@@ -568,6 +569,14 @@ class SimServer:
                 reason = "length"
         return _Plan(thinking, content, reason, self._prompt_tokens(prompt))
 
+    def _finish(self, req: _Request, plan: _Plan) -> None:
+        """Count the request as served before its last bytes go out, so a client that reads
+        /metrics right after the answer sees it counted."""
+        if not req.finished:
+            req.finished = True
+            self._running -= 1
+            self._success[plan.done_reason] = self._success.get(plan.done_reason, 0) + 1
+
     def _first_delay(self) -> float:
         b = self.behavior
         if b.fault == "slow_first_token":
@@ -851,12 +860,13 @@ class SimServer:
             final.update(self._ollama_metrics(req, plan, t_first, t_last))
             if not chat:
                 final["context"] = [1, 2, 3]
+            self._finish(req, plan)
             await self._chunk(writer, json.dumps(final).encode() + b"\n")
             await self._stream_end(writer)
-            self._success[plan.done_reason] = self._success.get(plan.done_reason, 0) + 1
             return True
         finally:
-            self._running -= 1
+            if not req.finished:
+                self._running -= 1
 
     def _ollama_metrics(self, req, plan: _Plan, t_first: float, t_last: float) -> dict:
         b = self.behavior
@@ -901,7 +911,7 @@ class SimServer:
             await writer.drain()
             writer.close()
             raise _Gone()
-        self._success[plan.done_reason] = self._success.get(plan.done_reason, 0) + 1
+        self._finish(req, plan)
         return await self._send(writer, 200, data)
 
     async def _malformed(self, req, writer, dialect: str, stream: bool) -> bool:
@@ -920,12 +930,16 @@ class SimServer:
         await self._stream_end(writer)
         return True
 
-    async def _progress_stream(self, writer, statuses: list[dict], duration: float) -> None:
+    async def _progress_stream(
+        self, writer, statuses: list[dict], duration: float, before_success=None
+    ) -> None:
         await self._stream_start(writer, "application/x-ndjson")
         loop = asyncio.get_running_loop()
         start = loop.time()
         for i, st in enumerate(statuses):
             await self._sleep_until(start + duration * i / max(1, len(statuses)), writer)
+            if st.get("status") == "success" and before_success is not None:
+                before_success()  # like Ollama: the manifest is written before "success" is sent
             await self._chunk(writer, json.dumps(st).encode() + b"\n")
         await self._stream_end(writer)
 
@@ -969,9 +983,9 @@ class SimServer:
                 self._install(name, remote)
                 return await self._json(writer, 200, {"status": "success"})
             return await self._json(writer, 500, {"error": b.pull_error})
-        await self._progress_stream(writer, statuses, b.pull_duration_s)
-        if ok:
-            self._install(name, remote)
+        await self._progress_stream(
+            writer, statuses, b.pull_duration_s, before_success=lambda: self._install(name, remote)
+        )
         return True
 
     def _install(self, name: str, digest: str) -> None:
@@ -1238,7 +1252,7 @@ class SimServer:
                     await writer.drain()
                     writer.close()
                     raise _Gone()
-                self._success[plan.done_reason] = self._success.get(plan.done_reason, 0) + 1
+                self._finish(req, plan)
                 return await self._send(writer, 200, data, "application/json")
 
             def chunk(choice: dict | None, extra: dict | None = None) -> bytes:
@@ -1287,15 +1301,16 @@ class SimServer:
                 last = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": plan.done_reason}
             else:
                 last = {"index": 0, "text": "", "logprobs": None, "finish_reason": plan.done_reason}
+            self._finish(req, plan)
             await self._chunk(writer, chunk(last))
             if include_usage:
                 await self._chunk(writer, chunk(None, {"usage": usage}))
             await self._chunk(writer, b"data: [DONE]\n\n")
             await self._stream_end(writer)
-            self._success[plan.done_reason] = self._success.get(plan.done_reason, 0) + 1
             return True
         finally:
-            self._running -= 1
+            if not req.finished:
+                self._running -= 1
 
 
 async def _noop_emit(piece: str, is_thinking: bool) -> None:

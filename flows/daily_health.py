@@ -19,7 +19,6 @@ from llm_upkeep.logrotate import check_rotation
 from llm_upkeep.redact import install_log_redaction
 from llm_upkeep.telemetry import check_gpus
 from tasks.health import (
-    TransientProbeFailure,
     collect_gpus_task,
     measure_disk_task,
     probe_endpoint_task,
@@ -33,14 +32,10 @@ from tasks.health import (
 
 
 async def _probe(endpoint, http, cfg: Config):
-    """A probe whose retries ran out still yields its (failed) result, never an exception."""
+    """A probe whose retries ran out yields its classified (failed) result."""
     h = cfg.health
     t = probe_endpoint_task.with_options(retries=h.probe_retries, retry_delay_seconds=h.probe_retry_delay_s)
-    state = await t(endpoint, http, h.probe_prompt, h.probe_max_tokens, return_state=True)
-    try:
-        return await state.result(raise_on_failure=True)
-    except TransientProbeFailure as exc:
-        return exc.result
+    return await t(endpoint, http, h.probe_prompt, h.probe_max_tokens)
 
 
 @flow(name="daily-health", log_prints=False)

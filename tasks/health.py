@@ -13,6 +13,7 @@ import httpx
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
 
 from llm_upkeep import history
 from llm_upkeep.alerts import Delivery, send_alert
@@ -46,9 +47,17 @@ async def probe_endpoint_task(
     endpoint: EndpointConfig, http: httpx.AsyncClient, prompt: str, max_tokens: int
 ) -> ProbeResult:
     result = await probe_endpoint(endpoint, http, prompt=prompt, max_tokens=max_tokens)
-    if not result.ok and result.error_kind in TRANSIENT_ERRORS:
+    if not result.ok and result.error_kind in TRANSIENT_ERRORS and _retries_left():
         raise TransientProbeFailure(result)
+    # Out of retries: the classified failure is the result (no traceback for the operator).
     return result
+
+
+def _retries_left() -> bool:
+    ctx = TaskRunContext.get()
+    if ctx is None or ctx.task_run is None:
+        return False
+    return ctx.task_run.run_count <= (ctx.task.retries or 0)
 
 
 @task(name="collect-gpu-telemetry", cache_policy=NO_CACHE)

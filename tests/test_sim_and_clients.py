@@ -580,3 +580,81 @@ def test_stream_must_end_with_done_or_it_is_truncated(sim_factory):
     with pytest.raises(LLMError) as ei:
         run(go())
     assert ei.value.kind == "truncated"
+
+
+def _client_with_lines(cls, ep, http, lines):
+    c = cls(ep, http)
+
+    async def fake_lines(*a, **kw):
+        for line in lines:
+            yield time.perf_counter(), line
+
+    c.stream_lines = fake_lines
+    return c
+
+
+@pytest.mark.parametrize(
+    ("cls", "lines", "kind"),
+    [
+        # Ollama reports a runner crash mid-stream as an {"error": ...} line in a 200 response.
+        (
+            OllamaClient,
+            ['{"model":"m","message":{"role":"assistant","content":"a"},"done":false}',
+             '{"error":"llama runner process has terminated: CUDA error: out of memory"}'],
+            "oom",
+        ),
+        (OllamaClient, ['{"error":"an error was encountered while running the model"}'], "http_5xx"),
+        (OllamaClient, ['{"model":"m","message":{"content":"a"}}'], "malformed"),
+        (OllamaClient, ["[1, 2]"], "malformed"),
+        (OpenAIClient, ['data: {"error": {"message": "engine dead", "code": 500}}'], "http_5xx"),
+        (OpenAIClient, ['data: {"object":"error","message":"No available KV cache blocks","code":500}'], "oom"),
+        (OpenAIClient, ['data: {"choices": {"index": 0}}'], "malformed"),
+        (OpenAIClient, ['data: {"choices":[{"index":0,"delta":{"content":"a"}}]}', ""], "truncated"),
+    ],
+)  # fmt: skip
+def test_errors_inside_a_200_stream_are_classified(cls, lines, kind):
+    from llm_upkeep.config import EndpointConfig
+
+    ep = EndpointConfig(name="x", api="ollama", url="http://127.0.0.1:9", model="m")
+
+    async def go():
+        async with make_http_client() as http:
+            return await collect(_client_with_lines(cls, ep, http, lines))
+
+    with pytest.raises(LLMError) as ei:
+        run(go())
+    assert ei.value.kind == kind
+
+
+def test_openai_stream_tolerates_comments_null_choices_and_llamacpp_timings():
+    from llm_upkeep.config import EndpointConfig
+
+    ep = EndpointConfig(name="x", api="openai", url="http://127.0.0.1:9", model="m")
+    lines = [
+        ": keep-alive",
+        "event: message",
+        'data: {"choices":[{"index":0,"delta":{"role":"assistant"}}]}',
+        'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}',
+        'data: {"choices":[{"index":0,"delta":{},"finish_reason":"stop"}],'
+        '"timings":{"prompt_n":3,"prompt_ms":12.5,"predicted_n":1,"predicted_ms":4.0}}',
+        'data: {"choices":null,"usage":{"prompt_tokens":3,"completion_tokens":1,"total_tokens":4}}',
+        "data: [DONE]",
+    ]
+
+    async def go():
+        async with make_http_client() as http:
+            return await collect(_client_with_lines(OpenAIClient, ep, http, lines))
+
+    events = run(go())
+    assert [e.text for e in events] == ["Hi", ""]
+    assert events[-1].done and events[-1].usage == {"prompt_tokens": 3, "completion_tokens": 1}
+    assert events[-1].server["prompt_eval_duration_s"] == pytest.approx(0.0125)
+    assert events[-1].server["done_reason"] == "stop"
+
+
+def test_slowdown_stretches_ttft_and_itl(sim_factory):
+    sim = sim_factory(ttft_s=0.1, itl_s=0.01, tokens=11, slowdown=3.0)
+    _, lines = post_lines(sim.url + "/api/generate", {"model": "llama3:8b", "prompt": "x"})
+    times = [t for t, x in lines if x]
+    assert times[0] == pytest.approx(0.3, abs=0.04)
+    assert times[10] - times[0] == pytest.approx(0.3, abs=0.04)

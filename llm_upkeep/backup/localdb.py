@@ -1,0 +1,182 @@
+"""Local state in SQLite: the hash cache and an index of what the store holds.
+
+Both are caches. Losing them costs a rehash and some S3 reads, never correctness: the
+store's manifests are the truth, and the index is re-checked against the store's listing
+of snapshots on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from llm_upkeep.backup.hashing import FileDigest
+from llm_upkeep.backup.models import Manifest, ObjectRecord
+
+# A cache entry is trusted only if the file was last changed this long before it was hashed:
+# within a timestamp tick a rewrite can leave size and mtime unchanged ("racily clean").
+RACY_NS = 2_000_000_000
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=30, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+class HashCache:
+    """sha256 (and S3 checksums) of files keyed on (path, size, mtime_ns, ctime_ns, inode)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.conn = _connect(path)
+        self.conn.execute(
+            "CREATE TABLE IF NOT EXISTS files(path TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER,"
+            " ctime_ns INTEGER, inode INTEGER, hashed_ns INTEGER, sha256 TEXT, crc64nvme TEXT,"
+            " part_size INTEGER, composite TEXT, parts INTEGER)"
+        )
+
+    def load(self) -> dict[str, FileDigest]:
+        """Every trustworthy entry, by absolute path (one query; fast for 100k files)."""
+        out: dict[str, FileDigest] = {}
+        rows = self.conn.execute(
+            "SELECT path, size, mtime_ns, ctime_ns, inode, hashed_ns, sha256, crc64nvme, part_size,"
+            " composite, parts FROM files"
+        )
+        for path, size, mtime, ctime, ino, hashed, sha, crc, psize, comp, parts in rows:
+            if hashed - max(mtime, ctime) < RACY_NS:
+                continue
+            out[path] = FileDigest(sha, size, mtime, ctime, ino, crc, psize, comp, parts)
+        return out
+
+    def store(self, items: Iterable[tuple[str, FileDigest, int]]) -> None:
+        rows = [
+            (
+                p,
+                d.size,
+                d.mtime_ns,
+                d.ctime_ns,
+                d.inode,
+                hashed,
+                d.sha256,
+                d.crc64nvme,
+                d.part_size,
+                d.composite,
+                d.parts,
+            )
+            for p, d, hashed in items
+        ]
+        if not rows:
+            return
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.executemany("INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+
+    def forget_except(self, keep: set[str]) -> int:
+        """Drop entries of files no set contains any more, so the cache does not grow forever."""
+        known = [r[0] for r in self.conn.execute("SELECT path FROM files")]
+        gone = [(p,) for p in known if p not in keep]
+        if gone:
+            with self.conn:
+                self.conn.execute("BEGIN")
+                self.conn.executemany("DELETE FROM files WHERE path = ?", gone)
+        return len(gone)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class RemoteIndex:
+    """What one bucket/prefix holds, as far as our manifests and verified uploads tell."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.conn = _connect(path)
+        self.conn.executescript(
+            "CREATE TABLE IF NOT EXISTS objects(sha256 TEXT PRIMARY KEY, size INTEGER, algorithm TEXT,"
+            " type TEXT, checksum TEXT, parts INTEGER, recorded_ns INTEGER);"
+            "CREATE TABLE IF NOT EXISTS snapshots(id TEXT PRIMARY KEY, created TEXT, files INTEGER,"
+            " bytes INTEGER);"
+            "CREATE TABLE IF NOT EXISTS refs(snapshot TEXT, sha256 TEXT, PRIMARY KEY(snapshot, sha256))"
+            " WITHOUT ROWID;"
+        )
+
+    @staticmethod
+    def path_for(state_dir: Path, endpoint_url: str | None, bucket: str, prefix: str) -> Path:
+        ident = hashlib.sha256(f"{endpoint_url or 'aws'}|{bucket}|{prefix}".encode()).hexdigest()[:16]
+        return state_dir / "backup" / f"remote-{ident}.sqlite"
+
+    def snapshot_ids(self) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT id FROM snapshots")}
+
+    def add_manifest(self, m: Manifest) -> None:
+        now = time.time_ns()
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.execute(
+                "INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?)",
+                (m.snapshot, m.created.isoformat(), m.stats.files, m.stats.bytes),
+            )
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO refs VALUES (?,?)", [(m.snapshot, sha) for sha in m.objects]
+            )
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?)",
+                [
+                    (sha, r.size, r.algorithm, r.type, r.checksum, r.parts, now)
+                    for sha, r in m.objects.items()
+                ],
+            )
+
+    def drop_snapshots(self, ids: Iterable[str]) -> None:
+        rows = [(i,) for i in ids]
+        if not rows:
+            return
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.executemany("DELETE FROM snapshots WHERE id = ?", rows)
+            self.conn.executemany("DELETE FROM refs WHERE snapshot = ?", rows)
+
+    def referenced(self, only: Iterable[str] | None = None) -> set[str]:
+        """Objects named by the snapshots the store holds (kept in sync by the caller), or by ``only``."""
+        if only is None:
+            return {r[0] for r in self.conn.execute("SELECT DISTINCT sha256 FROM refs")}
+        keep = set(only)
+        return {sha for snap, sha in self.conn.execute("SELECT snapshot, sha256 FROM refs") if snap in keep}
+
+    def records(self, shas: Iterable[str] | None = None) -> dict[str, ObjectRecord]:
+        rows = self.conn.execute("SELECT sha256, size, algorithm, type, checksum, parts FROM objects")
+        wanted = set(shas) if shas is not None else None
+        out: dict[str, ObjectRecord] = {}
+        for sha, size, algo, typ, checksum, parts in rows:
+            if wanted is None or sha in wanted:
+                out[sha] = ObjectRecord.model_construct(
+                    size=size, algorithm=algo, type=typ, checksum=checksum, parts=parts
+                )
+        return out
+
+    def add_object(self, sha: str, r: ObjectRecord) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?)",
+            (sha, r.size, r.algorithm, r.type, r.checksum, r.parts, time.time_ns()),
+        )
+
+    def forget_objects(self, shas: Iterable[str]) -> None:
+        rows = [(s,) for s in shas]
+        if rows:
+            with self.conn:
+                self.conn.execute("BEGIN")
+                self.conn.executemany("DELETE FROM objects WHERE sha256 = ?", rows)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def hash_cache_path(state_dir: Path) -> Path:
+    return Path(os.path.expanduser(str(state_dir))) / "backup" / "hashcache.sqlite"

@@ -1,0 +1,582 @@
+"""Backup engine: scan and hash the sets, upload what the store lacks, write the manifest last.
+
+The steps are separate functions so the Prefect flow can run each as a task and retry the
+upload step alone: every call re-learns what the store already holds and sends only the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from s3transfer.subscribers import BaseSubscriber
+
+from llm_upkeep.backup.config import BackupConfig
+from llm_upkeep.backup.errors import BackupError, NotConfiguredError
+from llm_upkeep.backup.hashing import FileChangedError, FileDigest, hash_file, plan_for, satisfies, sha256_b64
+from llm_upkeep.backup.leases import LocalLock, RemoteLease, begin_backup_lease
+from llm_upkeep.backup.localdb import HashCache, RemoteIndex, hash_cache_path
+from llm_upkeep.backup.models import (
+    BackupResult,
+    FileEntry,
+    Manifest,
+    ObjectRecord,
+    RootEntry,
+    SkippedEntry,
+    SnapshotStats,
+    SymlinkEntry,
+    new_snapshot_id,
+    utcnow,
+)
+from llm_upkeep.backup.sources import Root, Skipped, SourceFile, SourceSymlink, walk_sets
+from llm_upkeep.backup.store import OBJECTS, SNAPSHOTS, S3Store, classify, compare_record
+
+log = logging.getLogger("llm_upkeep.backup")
+
+# Up to this many objects of unknown presence are checked with HeadObject; more, and one
+# listing of objects/sha256/ is cheaper.
+HEAD_LIMIT = 100
+PROGRESS_EVERY_S = 0.2
+
+
+@dataclass
+class Progress:
+    phase: str  # hash | upload | verify | restore
+    done_bytes: int
+    total_bytes: int
+    done_items: int
+    total_items: int
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass(slots=True)
+class HashedFile:
+    src: SourceFile
+    digest: FileDigest
+
+
+@dataclass
+class ScanResult:
+    roots: list[Root] = field(default_factory=list)
+    files: list[HashedFile] = field(default_factory=list)
+    symlinks: list[SourceSymlink] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    hashed_files: int = 0
+    hashed_bytes: int = 0
+    cache_hits: int = 0
+    duration_s: float = 0.0
+
+
+@dataclass
+class UploadOutcome:
+    records: dict[str, ObjectRecord] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)  # sha256 -> reason
+    changed_paths: dict[str, str] = field(default_factory=dict)  # snapshot path -> reason
+    uploaded_objects: int = 0
+    uploaded_bytes: int = 0
+    reused_objects: int = 0
+    duration_s: float = 0.0
+
+
+def state_path(state_dir: str | os.PathLike) -> Path:
+    p = Path(os.path.expanduser(str(state_dir)))
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def lock_path(state_dir: Path) -> Path:
+    return state_dir / "backup" / "backup.lock"
+
+
+def remote_index(state_dir: Path, cfg: BackupConfig) -> RemoteIndex:
+    assert cfg.bucket
+    return RemoteIndex(RemoteIndex.path_for(state_dir, cfg.endpoint_url, cfg.bucket, cfg.prefix))
+
+
+class _Throttle:
+    def __init__(self, fn: ProgressFn | None):
+        self.fn = fn
+        self.last = 0.0
+
+    def __call__(self, p: Progress, force: bool = False) -> None:
+        if self.fn is None:
+            return
+        now = time.monotonic()
+        if force or now - self.last >= PROGRESS_EVERY_S:
+            self.last = now
+            self.fn(p)
+
+
+# ----------------------------------------------------------------------------- scan
+
+
+def _hash_one(f: SourceFile, cfg: BackupConfig) -> tuple[FileDigest, int]:
+    t0 = time.time_ns()
+    try:
+        return hash_file(f.abs_path, plan_for(f.size, cfg)), t0
+    except FileChangedError:
+        t0 = time.time_ns()
+        return hash_file(f.abs_path, plan_for(os.stat(f.abs_path).st_size, cfg)), t0
+
+
+def scan_sources(
+    cfg: BackupConfig, state_dir: str | os.PathLike, on_progress: ProgressFn | None = None
+) -> ScanResult:
+    """Walk the sets and hash what the cache cannot vouch for. Unreadable files become skipped entries."""
+    t0 = time.monotonic()
+    tree = walk_sets(cfg.sets)
+    res = ScanResult(roots=tree.roots, symlinks=tree.symlinks, skipped=list(tree.skipped))
+    cache = HashCache(hash_cache_path(state_path(state_dir)))
+    try:
+        cached = cache.load()
+        todo: list[SourceFile] = []
+        for f in tree.files:
+            d = cached.get(f.abs_path)
+            if (
+                d is not None
+                and d.size == f.size
+                and d.mtime_ns == f.mtime_ns
+                and d.ctime_ns == f.ctime_ns
+                and d.inode == f.inode
+                and satisfies(d, plan_for(f.size, cfg))
+            ):
+                res.files.append(HashedFile(f, d))
+                res.cache_hits += 1
+            else:
+                todo.append(f)
+        total = sum(f.size for f in todo)
+        progress = _Throttle(on_progress)
+        rows: list[tuple[str, FileDigest, int]] = []
+        done = 0
+        if todo:
+            with ThreadPoolExecutor(max_workers=cfg.hash_workers, thread_name_prefix="hash") as pool:
+                futs = {pool.submit(_hash_one, f, cfg): f for f in todo}
+                for fut in as_completed(futs):
+                    f = futs[fut]
+                    try:
+                        digest, hashed_ns = fut.result()
+                    except FileChangedError:
+                        res.skipped.append(
+                            Skipped(f.path, "changed while being read (twice); try again later")
+                        )
+                        continue
+                    except FileNotFoundError:
+                        res.skipped.append(Skipped(f.path, "vanished during the backup"))
+                        continue
+                    except OSError as exc:
+                        res.skipped.append(Skipped(f.path, f"unreadable: {exc.strerror or exc}"))
+                        continue
+                    f.size, f.mtime_ns, f.ctime_ns, f.inode = (
+                        digest.size,
+                        digest.mtime_ns,
+                        digest.ctime_ns,
+                        digest.inode,
+                    )
+                    res.files.append(HashedFile(f, digest))
+                    rows.append((f.abs_path, digest, hashed_ns))
+                    res.hashed_files += 1
+                    res.hashed_bytes += digest.size
+                    done += f.size
+                    progress(Progress("hash", done, total, res.hashed_files, len(todo)))
+            progress(Progress("hash", total, total, res.hashed_files, len(todo)), force=True)
+        cache.store(rows)
+        cache.forget_except({f.abs_path for f in tree.files})
+    finally:
+        cache.close()
+    res.files.sort(key=lambda h: h.src.path)
+    res.skipped.sort(key=lambda s: s.path)
+    res.duration_s = time.monotonic() - t0
+    return res
+
+
+# ----------------------------------------------------------------------------- presence
+
+
+def expected_record(d: FileDigest, cfg: BackupConfig) -> ObjectRecord:
+    """The checksum S3 must report for this content under our upload settings."""
+    if cfg.checksum_algorithm == "CRC64NVME":
+        assert d.crc64nvme is not None
+        return ObjectRecord.model_construct(
+            size=d.size, algorithm="CRC64NVME", type="FULL_OBJECT", checksum=d.crc64nvme, parts=None
+        )
+    if d.size >= cfg.multipart_threshold:
+        assert d.composite is not None
+        return ObjectRecord.model_construct(
+            size=d.size, algorithm="SHA256", type="COMPOSITE", checksum=d.composite, parts=d.parts
+        )
+    return ObjectRecord.model_construct(
+        size=d.size, algorithm="SHA256", type="FULL_OBJECT", checksum=sha256_b64(d.sha256), parts=None
+    )
+
+
+def load_manifest(store: S3Store, snapshot_id: str) -> Manifest:
+    raw = store.get_bytes(store.snapshot_rel(snapshot_id))
+    try:
+        return Manifest.model_validate_json(raw)
+    except ValueError as exc:
+        raise BackupError(
+            "bad_manifest", f"manifest of {snapshot_id} is not valid: {str(exc)[:300]}"
+        ) from None
+
+
+def remote_snapshot_ids(store: S3Store) -> list[str]:
+    ids = []
+    for o in store.list(SNAPSHOTS):
+        name = o["rel"][len(SNAPSHOTS) :]
+        if name.endswith(".json") and "/" not in name:
+            ids.append(name[: -len(".json")])
+    return sorted(ids)
+
+
+def sync_index(store: S3Store, index: RemoteIndex, *, strict: bool = False) -> list[str]:
+    """Make the local index describe exactly the snapshots the store holds; return their ids.
+
+    A manifest that cannot be read is left out (its objects are then simply not assumed present);
+    with ``strict`` it is an error, because prune must never sweep what such a manifest names.
+    """
+    remote = remote_snapshot_ids(store)
+    local = index.snapshot_ids()
+    index.drop_snapshots(local - set(remote))
+    for sid in remote:
+        if sid in local:
+            continue
+        try:
+            index.add_manifest(load_manifest(store, sid))
+        except BackupError as exc:
+            if strict or exc.kind not in ("bad_manifest", "checksum_mismatch", "not_found"):
+                raise
+            log.warning("ignoring unreadable snapshot %s: %s", sid, exc)
+    return remote
+
+
+class _Sub(BaseSubscriber):
+    def __init__(self, sha: str, events: queue.Queue, counter: list[int]):
+        self.sha = sha
+        self.events = events
+        self.counter = counter
+
+    def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
+        self.counter[0] += bytes_transferred  # GIL-atomic enough for a progress figure
+
+    def on_done(self, future: Any, **kwargs: Any) -> None:
+        self.events.put((self.sha, future))
+
+
+def _upload_args(rec: ObjectRecord, cfg: BackupConfig) -> dict[str, str]:
+    args: dict[str, str] = {"ChecksumAlgorithm": rec.algorithm}
+    if rec.type == "FULL_OBJECT":
+        # S3 checks the object against our own value (for CRC64NVME also across multipart parts).
+        args[f"Checksum{rec.algorithm}"] = rec.checksum
+    if cfg.storage_class != "STANDARD":
+        args["StorageClass"] = cfg.storage_class
+    return args
+
+
+def _same_stat(path: str, d: FileDigest) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return (st.st_size, st.st_mtime_ns, st.st_ino) == (d.size, d.mtime_ns, d.inode)
+
+
+def upload_missing(
+    store: S3Store,
+    index: RemoteIndex,
+    cfg: BackupConfig,
+    scan: ScanResult,
+    lease: RemoteLease | None = None,
+    on_progress: ProgressFn | None = None,
+    on_uploaded: Callable[[str], None] | None = None,
+) -> UploadOutcome:
+    """Make every needed object present and verified; idempotent, so a retry resumes."""
+    t0 = time.monotonic()
+    out = UploadOutcome()
+    by_sha: dict[str, list[HashedFile]] = {}
+    for hf in scan.files:
+        by_sha.setdefault(hf.digest.sha256, []).append(hf)
+
+    sync_index(store, index)
+    referenced = index.referenced()
+    known = index.records(by_sha)
+    for sha in by_sha:
+        if sha in referenced and sha in known:
+            out.records[sha] = known[sha]
+    candidates = [sha for sha in by_sha if sha not in out.records]
+    to_upload: list[str] = []
+    to_head: list[str] = []
+    if len(candidates) <= HEAD_LIMIT:
+        to_head = candidates
+    else:
+        present = {o["rel"][len(OBJECTS) :]: o["size"] for o in store.list(OBJECTS)}
+        for sha in candidates:
+            size = by_sha[sha][0].digest.size
+            if sha not in present:
+                to_upload.append(sha)
+            elif sha in known and known[sha].size == size == present[sha]:
+                out.records[sha] = known[sha]
+            else:
+                to_head.append(sha)
+    if to_head:
+        with ThreadPoolExecutor(max_workers=cfg.max_concurrency, thread_name_prefix="head") as pool:
+            heads = dict(
+                zip(to_head, pool.map(lambda s: store.head(store.object_rel(s)), to_head), strict=True)
+            )
+        for sha, h in heads.items():
+            exp = expected_record(by_sha[sha][0].digest, cfg)
+            if h is not None and compare_record(exp, h, h.get("ContentLength")) is None:
+                out.records[sha] = exp
+                index.add_object(sha, exp)
+            else:
+                if h is not None:
+                    log.info("object %s present but not as expected; uploading it again", sha)
+                to_upload.append(sha)
+    out.reused_objects = len(out.records)
+    if to_upload:
+        _upload(store, index, cfg, by_sha, to_upload, out, lease, on_progress, on_uploaded)
+    out.duration_s = time.monotonic() - t0
+    return out
+
+
+def _upload(
+    store: S3Store,
+    index: RemoteIndex,
+    cfg: BackupConfig,
+    by_sha: dict[str, list[HashedFile]],
+    to_upload: list[str],
+    out: UploadOutcome,
+    lease: RemoteLease | None,
+    on_progress: ProgressFn | None,
+    on_uploaded: Callable[[str], None] | None,
+) -> None:
+    pending = sorted(to_upload, key=lambda s: by_sha[s][0].digest.size, reverse=True)
+    pending.reverse()  # pop() from the end: largest first
+    attempt: dict[str, int] = {}
+    total_bytes = sum(by_sha[s][0].digest.size for s in to_upload)
+    total_items = len(to_upload)
+    counter = [0]
+    events: queue.Queue = queue.Queue()
+    in_flight: dict[str, tuple[HashedFile, ObjectRecord]] = {}
+    window = max(8, cfg.max_concurrency * 4)
+    progress = _Throttle(on_progress)
+    tm = store.transfer_manager()
+    ok = False
+    try:
+        while pending or in_flight:
+            while pending and len(in_flight) < window:
+                sha = pending.pop()
+                i = attempt.get(sha, 0)
+                hf = by_sha[sha][i]
+                rec = expected_record(hf.digest, cfg)
+                key = store.key(store.object_rel(sha))
+                store.pop_captured(key)
+                tm.upload(
+                    hf.src.abs_path,
+                    store.bucket,
+                    key,
+                    extra_args=_upload_args(rec, cfg),
+                    subscribers=[_Sub(sha, events, counter)],
+                )
+                in_flight[sha] = (hf, rec)
+            try:
+                sha, fut = events.get(timeout=PROGRESS_EVERY_S)
+            except queue.Empty:
+                progress(Progress("upload", counter[0], total_bytes, out.uploaded_objects, total_items))
+                if lease is not None:
+                    lease.refresh_if_due()
+                continue
+            hf, rec = in_flight.pop(sha)
+            progress(Progress("upload", counter[0], total_bytes, out.uploaded_objects, total_items))
+            rel = store.object_rel(sha)
+            problem = None
+            try:
+                fut.result()
+            except Exception as exc:
+                err = classify(exc, f"uploading {hf.src.path}")
+                if err.kind == "checksum_mismatch":
+                    problem = "S3 rejected the content: it no longer matches the hash (changed since hashed)"
+                elif isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+                    problem = f"unreadable: {exc.strerror or exc}"
+                elif isinstance(exc, FileNotFoundError):
+                    problem = "vanished during the backup"
+                else:
+                    raise err from None
+            if problem is None:
+                cap = store.pop_captured(store.key(rel)) or {}
+                if any(k != "ChecksumType" for k in cap):
+                    verdict = compare_record(rec, cap)
+                else:  # e.g. CompleteMultipartUpload on stores that omit the checksum
+                    h = store.head(rel)
+                    verdict = "missing" if h is None else compare_record(rec, h, h.get("ContentLength"))
+                if verdict is not None:
+                    problem = f"upload not confirmed by S3 ({verdict})"
+                elif not _same_stat(hf.src.abs_path, hf.digest):
+                    problem = "changed while being uploaded"
+                if problem is not None:
+                    store.delete_one(rel)  # whatever landed may not be the content its name promises
+            if problem is None:
+                out.records[sha] = rec
+                index.add_object(sha, rec)
+                out.uploaded_objects += 1
+                out.uploaded_bytes += rec.size
+                if on_uploaded is not None:
+                    on_uploaded(sha)
+                continue
+            # This source failed; another file with the same content may still do.
+            out.changed_paths[hf.src.path] = problem
+            nxt = attempt.get(sha, 0) + 1
+            if nxt < len(by_sha[sha]):
+                attempt[sha] = nxt
+                pending.append(sha)
+            else:
+                out.failed[sha] = problem
+                log.warning("not backed up: %s: %s", hf.src.path, problem)
+        progress(Progress("upload", total_bytes, total_bytes, out.uploaded_objects, total_items), force=True)
+        ok = True
+    finally:
+        tm.shutdown(cancel=not ok)
+
+
+# ----------------------------------------------------------------------------- commit
+
+
+def commit_snapshot(
+    store: S3Store,
+    index: RemoteIndex,
+    scan: ScanResult,
+    outcome: UploadOutcome,
+    snapshot_id: str,
+    created: Any,
+    lease: RemoteLease | None = None,
+) -> tuple[Manifest, BackupResult]:
+    """Write the manifest, only naming objects confirmed present; the snapshot exists from here on."""
+    files: list[FileEntry] = []
+    skipped = [SkippedEntry.model_construct(path=s.path, reason=s.reason) for s in scan.skipped]
+    used: dict[str, ObjectRecord] = {}
+    for hf in scan.files:
+        sha = hf.digest.sha256
+        if hf.src.path in outcome.changed_paths:  # its bytes are not what was hashed: never claim them
+            skipped.append(
+                SkippedEntry.model_construct(path=hf.src.path, reason=outcome.changed_paths[hf.src.path])
+            )
+            continue
+        rec = outcome.records.get(sha)
+        if rec is None:
+            reason = outcome.failed.get(sha)
+            if reason is None:
+                raise BackupError("internal", f"{hf.src.path}: object {sha} was never confirmed present")
+            skipped.append(SkippedEntry.model_construct(path=hf.src.path, reason=reason))
+            continue
+        used[sha] = rec
+        files.append(
+            FileEntry.model_construct(
+                path=hf.src.path,
+                size=hf.digest.size,
+                mode=hf.src.mode,
+                mtime_ns=hf.digest.mtime_ns,
+                sha256=sha,
+                object=store.object_rel(sha),
+            )
+        )
+    skipped.sort(key=lambda s: s.path)
+    finished = utcnow()
+    duration = (finished - created).total_seconds()
+    stats = SnapshotStats(
+        files=len(files),
+        bytes=sum(f.size for f in files),
+        uploaded_objects=outcome.uploaded_objects,
+        uploaded_bytes=outcome.uploaded_bytes,
+        reused_objects=outcome.reused_objects,
+        skipped=len(skipped),
+        hashed_files=scan.hashed_files,
+        hashed_bytes=scan.hashed_bytes,
+        duration_s=round(duration, 3),
+    )
+    manifest = Manifest(
+        snapshot=snapshot_id,
+        created=created,
+        finished=finished,
+        host=os.uname().nodename,
+        roots=[RootEntry(set=r.set, label=r.label, source=r.source) for r in scan.roots],
+        files=files,
+        symlinks=[SymlinkEntry.model_construct(path=s.path, target=s.target) for s in scan.symlinks],
+        skipped=skipped,
+        objects=used,
+        stats=stats,
+    )
+    if lease is not None:
+        lease.ensure_live()
+    store.put_json(
+        store.snapshot_rel(snapshot_id),
+        manifest.model_dump_json().encode(),
+        metadata={"files": str(stats.files), "bytes": str(stats.bytes), "created": created.isoformat()},
+    )
+    index.add_manifest(manifest)
+    result = BackupResult(
+        snapshot=snapshot_id,
+        created=created,
+        files=stats.files,
+        bytes=stats.bytes,
+        uploaded_objects=outcome.uploaded_objects,
+        uploaded_bytes=outcome.uploaded_bytes,
+        reused_objects=outcome.reused_objects,
+        symlinks=len(manifest.symlinks),
+        skipped=skipped,
+        hashed_files=scan.hashed_files,
+        hashed_bytes=scan.hashed_bytes,
+        duration_s=round(duration, 3),
+        upload_duration_s=round(outcome.duration_s, 3),
+        upload_bytes_per_s=round(outcome.uploaded_bytes / outcome.duration_s, 1)
+        if outcome.duration_s > 0
+        else 0.0,
+    )
+    return manifest, result
+
+
+# ----------------------------------------------------------------------------- all in one
+
+
+def open_store(cfg: BackupConfig, source: str | None = None) -> S3Store:
+    if not cfg.configured:
+        raise NotConfiguredError(source)
+    return S3Store(cfg)
+
+
+def run_backup(
+    cfg: BackupConfig,
+    state_dir: str | os.PathLike,
+    *,
+    on_progress: ProgressFn | None = None,
+    on_uploaded: Callable[[str], None] | None = None,
+    snapshot_id: str | None = None,
+) -> BackupResult:
+    """One complete backup under the local lock and a remote lease (what ``backup run`` does)."""
+    if not cfg.sets:
+        raise BackupError("not_configured", "no [[backup.sets]] configured: nothing to back up")
+    store = open_store(cfg)
+    sdir = state_path(state_dir)
+    sid = snapshot_id or new_snapshot_id()
+    created = utcnow()
+    with LocalLock(lock_path(sdir), "backup"):
+        store.check_bucket()
+        index = remote_index(sdir, cfg)
+        try:
+            lease = begin_backup_lease(store, sid, cfg.lease_ttl_hours * 3600, cfg.prune_wait_s)
+            try:
+                scan = scan_sources(cfg, sdir, on_progress)
+                outcome = upload_missing(store, index, cfg, scan, lease, on_progress, on_uploaded)
+                _, result = commit_snapshot(store, index, scan, outcome, sid, created, lease)
+            finally:
+                lease.release()
+        finally:
+            index.close()
+    return result

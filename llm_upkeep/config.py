@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationError, field_validator
 
+from llm_upkeep.backup.config import BackupConfig
 from llm_upkeep.configbase import ConfigError, PositiveFloat, Section, resolve_secret
 
 ENV_CONFIG = "LLM_UPKEEP_CONFIG"
@@ -183,6 +184,7 @@ class Config(Section):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Slack alerting.")
     restart: RestartConfig = Field(default_factory=RestartConfig, description="Guarded restart.")
     gpu: GpuConfig = Field(default_factory=GpuConfig, description="GPU telemetry.")
+    backup: BackupConfig = Field(default_factory=BackupConfig, description="Monthly backup to S3.")
 
     # Set by load_config; not a TOML key.
     source: str | None = Field(default=None, exclude=True, description="File this config was read from.")

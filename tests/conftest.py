@@ -14,6 +14,7 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
 pytest_plugins: list[str] = [
     "tests.llm_fixtures",
     "tests.llamacpp_fixtures",
+    "tests.s3_fixtures",
 ]
 
 

@@ -34,7 +34,8 @@ from tasks.health import (
 async def _probe(endpoint, http, cfg: Config):
     """A probe whose retries ran out yields its classified (failed) result."""
     h = cfg.health
-    t = probe_endpoint_task.with_options(retries=h.probe_retries, retry_delay_seconds=h.probe_retry_delay_s)
+    backoff = [h.probe_retry_delay_s * 2**i for i in range(h.probe_retries)] or 0
+    t = probe_endpoint_task.with_options(retries=h.probe_retries, retry_delay_seconds=backoff)
     return await t(endpoint, http, h.probe_prompt, h.probe_max_tokens)
 
 

@@ -94,7 +94,7 @@ class HealthConfig(Section):
     probe_retries: int = Field(
         default=2, ge=0, le=10, description="Retries of a probe after a connection error or HTTP 5xx (not 4xx)."
     )
-    probe_retry_delay_s: float = Field(default=2.0, ge=0, description="Seconds between probe retries.")
+    probe_retry_delay_s: float = Field(default=2.0, ge=0, description="Delay before the first probe retry; doubles each retry.")
     alert_suppress_minutes: float = Field(
         default=60.0, ge=0, description="An identical alert is not re-sent within this many minutes."
     )

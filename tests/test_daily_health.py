@@ -165,3 +165,20 @@ def test_failed_slack_delivery_is_reported(prefect_harness, sim_factory, slack, 
     (d,) = result.alerts
     assert d.status == "failed" and "503" in d.error
     assert "localsecretwebhookkey" not in d.error
+
+
+def test_retries_5xx_with_backoff_but_not_4xx(prefect_harness, sim_factory, slack, nvml, tmp_path):
+    five = sim_factory()
+    five.set_fault("http_500")
+    four = sim_factory()
+    eps = [ep(five, "five"), {**ep(four, "four"), "model": "no-such-model:1b"}]
+    cfg = make_config(tmp_path, eps, health={"probe_retries": 2, "probe_retry_delay_s": 0.1})
+    result = run(cfg)
+
+    def gens(sim):
+        return [r for r in sim.requests if r["path"] in ("/api/chat", "/api/generate")]
+
+    assert len(gens(five)) == 3  # first try + 2 retries
+    assert len(gens(four)) == 1  # a 4xx is not retried
+    assert "http_5xx" in by(result, "endpoint_up", "five").detail
+    assert "http_4xx" in by(result, "endpoint_up", "four").detail

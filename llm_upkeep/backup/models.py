@@ -11,14 +11,19 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 FORMAT = "llm-upkeep-backup/1"
-SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
+SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6}$")
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
 def new_snapshot_id(now: float | None = None) -> str:
-    """Sortable by time, unique enough for concurrent hosts: 20261128T030000Z-a1b2c3."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now if now is not None else time.time()))
-    return f"{stamp}-{secrets.token_hex(3)}"
+    """Sortable by time (to the millisecond), unique across hosts: 20261128T030000.123Z-a1b2c3."""
+    t = now if now is not None else time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(t))
+    return f"{stamp}.{int(t * 1000) % 1000:03d}Z-{secrets.token_hex(3)}"
+
+
+def snapshot_created(snapshot_id: str) -> datetime:
+    return datetime.strptime(snapshot_id[:19], "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
 
 
 def utcnow() -> datetime:

@@ -69,7 +69,8 @@ def resolve_snapshot(store: S3Store, ident: str) -> str:
         return ids[-1]
     if not SNAPSHOT_ID.match(ident):
         raise BackupError(
-            "bad_snapshot_id", f"{ident!r} is not a snapshot id (like 20261128T030000Z-a1b2c3) or 'latest'"
+            "bad_snapshot_id",
+            f"{ident!r} is not a snapshot id (like 20261128T030000.000Z-a1b2c3) or 'latest'",
         )
     return ident
 
@@ -242,67 +243,68 @@ def _download(
     in_flight: dict[int, Path] = {}
     window = max(8, store.cfg.max_concurrency * 4)
     written = written_bytes = 0
-    tm = store.transfer_manager()
     ok = False
     try:
-        while pending or in_flight:
-            while pending and len(in_flight) < window:
-                i = pending.pop()
-                f, target = plan[i]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.parent / f".llm-upkeep-{secrets.token_hex(6)}.part"
-                tm.download(
-                    store.bucket, store.key(f.object), str(tmp), subscribers=[_Done(i, events, counter)]
-                )
-                in_flight[i] = tmp
-            try:
-                i, fut = events.get(timeout=PROGRESS_EVERY_S)
-            except queue.Empty:
-                progress(Progress("restore", counter[0], total, written, len(plan)))
-                continue
-            tmp = in_flight.pop(i)
-            f, target = plan[i]
-            try:
-                fut.result()
-            except Exception as exc:
-                if is_not_found(exc):
-                    problems.append(
-                        Problem(problem="missing", path=f.path, object=f.object, detail="object not found")
+        with store.transfer_manager() as tm:
+            while pending or in_flight:
+                while pending and len(in_flight) < window:
+                    i = pending.pop()
+                    f, target = plan[i]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = target.parent / f".llm-upkeep-{secrets.token_hex(6)}.part"
+                    tm.download(
+                        store.bucket, store.key(f.object), str(tmp), subscribers=[_Done(i, events, counter)]
                     )
-                    continue
-                raise classify(exc, f"downloading {f.path}") from None
-            try:
-                got = _sha256_file(tmp)
-                if got != f.sha256:
-                    problems.append(
-                        Problem(
-                            problem="content_mismatch",
-                            path=f.path,
-                            object=f.object,
-                            detail=f"downloaded content hashes to {got}",
-                        )
-                    )
-                    os.unlink(tmp)
-                    continue
-                fd = os.open(tmp, os.O_RDONLY)
+                    in_flight[i] = tmp
                 try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                os.chmod(tmp, f.mode & 0o777)  # never restore setuid/setgid bits from a manifest
-                os.utime(tmp, ns=(f.mtime_ns, f.mtime_ns))
-                os.replace(tmp, target)
-            except OSError as exc:
-                problems.append(Problem(problem="write_error", path=f.path, detail=str(exc)))
-                if tmp.exists():
-                    tmp.unlink()
-                continue
-            written += 1
-            written_bytes += f.size
-            progress(Progress("restore", counter[0], total, written, len(plan)))
+                    i, fut = events.get(timeout=PROGRESS_EVERY_S)
+                except queue.Empty:
+                    progress(Progress("restore", counter[0], total, written, len(plan)))
+                    continue
+                tmp = in_flight.pop(i)
+                f, target = plan[i]
+                try:
+                    fut.result()
+                except Exception as exc:
+                    if is_not_found(exc):
+                        problems.append(
+                            Problem(
+                                problem="missing", path=f.path, object=f.object, detail="object not found"
+                            )
+                        )
+                        continue
+                    raise classify(exc, f"downloading {f.path}") from None
+                try:
+                    got = _sha256_file(tmp)
+                    if got != f.sha256:
+                        problems.append(
+                            Problem(
+                                problem="content_mismatch",
+                                path=f.path,
+                                object=f.object,
+                                detail=f"downloaded content hashes to {got}",
+                            )
+                        )
+                        os.unlink(tmp)
+                        continue
+                    fd = os.open(tmp, os.O_RDONLY)
+                    try:
+                        os.fsync(fd)
+                    finally:
+                        os.close(fd)
+                    os.chmod(tmp, f.mode & 0o777)  # never restore setuid/setgid bits from a manifest
+                    os.utime(tmp, ns=(f.mtime_ns, f.mtime_ns))
+                    os.replace(tmp, target)
+                except OSError as exc:
+                    problems.append(Problem(problem="write_error", path=f.path, detail=str(exc)))
+                    if tmp.exists():
+                        tmp.unlink()
+                    continue
+                written += 1
+                written_bytes += f.size
+                progress(Progress("restore", counter[0], total, written, len(plan)))
         ok = True
     finally:
-        tm.shutdown(cancel=not ok)
         if not ok:
             for tmp in in_flight.values():
                 try:

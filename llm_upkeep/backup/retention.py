@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-from datetime import UTC, datetime
 
 from llm_upkeep.backup.config import BackupConfig
 from llm_upkeep.backup.leases import LocalLock, begin_prune_marker, list_leases
-from llm_upkeep.backup.models import SNAPSHOT_ID, PruneResult, SnapshotInfo
+from llm_upkeep.backup.models import SNAPSHOT_ID, PruneResult, SnapshotInfo, snapshot_created
 from llm_upkeep.backup.snapshot import (
     lock_path,
     open_store,
@@ -27,10 +26,6 @@ from llm_upkeep.backup.store import OBJECTS, S3Store
 log = logging.getLogger("llm_upkeep.backup")
 
 
-def _created(snapshot_id: str) -> datetime:
-    return datetime.strptime(snapshot_id[:16], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
-
-
 def list_snapshots(store: S3Store) -> list[SnapshotInfo]:
     """Oldest first. Counts come from each manifest's metadata (one HeadObject per snapshot)."""
     out: list[SnapshotInfo] = []
@@ -41,7 +36,7 @@ def list_snapshots(store: S3Store) -> list[SnapshotInfo]:
         meta = h.get("Metadata", {})
         files = int(meta["files"]) if meta.get("files", "").isdigit() else None
         nbytes = int(meta["bytes"]) if meta.get("bytes", "").isdigit() else None
-        out.append(SnapshotInfo(snapshot=sid, created=_created(sid), files=files, bytes=nbytes))
+        out.append(SnapshotInfo(snapshot=sid, created=snapshot_created(sid), files=files, bytes=nbytes))
     return out
 
 

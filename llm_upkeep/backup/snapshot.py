@@ -368,9 +368,9 @@ def _upload(
     in_flight: dict[str, tuple[HashedFile, ObjectRecord]] = {}
     window = max(8, cfg.max_concurrency * 4)
     progress = _Throttle(on_progress)
-    tm = store.transfer_manager()
-    ok = False
-    try:
+    # The context manager, not shutdown(cancel=True): s3transfer 0.19's shutdown() passes its
+    # arguments in the wrong order and raises TypeError when cancelling.
+    with store.transfer_manager() as tm:
         while pending or in_flight:
             while pending and len(in_flight) < window:
                 sha = pending.pop()
@@ -441,9 +441,6 @@ def _upload(
                 out.failed[sha] = problem
                 log.warning("not backed up: %s: %s", hf.src.path, problem)
         progress(Progress("upload", total_bytes, total_bytes, out.uploaded_objects, total_items), force=True)
-        ok = True
-    finally:
-        tm.shutdown(cancel=not ok)
 
 
 # ----------------------------------------------------------------------------- commit

@@ -1,0 +1,422 @@
+"""The benchmark runner: send a suite to one endpoint under a load profile, time every token.
+
+Why its own timing loop (not the health probe): a benchmark needs every chunk's arrival time,
+the answer text for grading, warm-up exclusion, repeats and four load profiles, and it must
+add as little latency as possible itself (see benchmarks/bench_client.py for what it adds).
+The formulas are in docs/metrics.md; this module and that file must agree.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import time
+from contextlib import aclosing
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, Field
+
+from llm_upkeep.bench.checks import CheckOutcome
+from llm_upkeep.bench.config import BenchmarkConfig
+from llm_upkeep.bench.stats import describe
+from llm_upkeep.bench.suites import PromptSpec, Suite
+from llm_upkeep.clients import LLMError, OllamaClient, client_for
+from llm_upkeep.clients.base import safe_url
+from llm_upkeep.clients.errors import short_detail
+from llm_upkeep.clients.ollama import same_model
+from llm_upkeep.config import EndpointConfig
+
+IDENTITY_TIMEOUT_S = 10.0
+METRICS = ("ttft_s", "itl_s", "tpot_s", "e2e_s", "decode_tokens_per_s", "output_tokens")
+
+
+class RunSettings(BaseModel):
+    """Everything about how a suite is sent that shapes the numbers (part of the baseline key)."""
+
+    api: Literal["chat", "completions"] = Field(default="chat", description="Chat or plain completions API.")
+    profile: Literal["sequential", "concurrent", "constant_rate", "poisson"] = Field(
+        default="sequential", description="Load profile."
+    )
+    concurrency: int = Field(default=4, ge=1, description="In-flight requests (cap for rate profiles).")
+    rate: float = Field(default=2.0, gt=0, description="Requests/s for constant_rate and poisson.")
+    repeats: int = Field(default=3, ge=1, description="Measured sends of every prompt.")
+    warmup: int = Field(default=2, ge=0, description="Unmeasured requests first.")
+    max_tokens: int = Field(default=128, gt=0, description="Output cap of prompts without their own.")
+    max_tokens_cap: int | None = Field(
+        default=None, gt=0, description="Upper bound on every prompt's cap (quick smoke runs)."
+    )
+    seed: int = Field(default=42, description="Sampling seed (temperature is always 0).")
+    ramp_up_s: float = Field(
+        default=0.5, ge=0, description="Concurrent profile: worker starts spread over this."
+    )
+    temperature: float = Field(default=0.0, ge=0, description="Sampling temperature (0: deterministic).")
+
+    @classmethod
+    def from_config(cls, cfg: BenchmarkConfig, api: str = "chat", **overrides: Any) -> RunSettings:
+        data = {
+            "api": api, "profile": cfg.profile, "concurrency": cfg.concurrency, "rate": cfg.rate,
+            "repeats": cfg.repeats, "warmup": cfg.warmup, "max_tokens": cfg.max_tokens, "seed": cfg.seed,
+            "ramp_up_s": cfg.ramp_up_s,
+        }  # fmt: skip
+        data.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(data)
+
+    def effective_concurrency(self) -> int:
+        return 1 if self.profile == "sequential" else self.concurrency
+
+    @property
+    def key(self) -> str:
+        """Runs compare only with runs sent the same way (same API, load, caps, seed)."""
+        d = self.model_dump(exclude={"repeats", "warmup", "ramp_up_s"})
+        if self.profile in ("sequential", "concurrent"):
+            d.pop("rate")
+        if self.profile == "sequential":
+            d.pop("concurrency")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:12]
+
+    def max_tokens_for(self, suite: Suite, p: PromptSpec) -> int:
+        n = suite.max_tokens_for(p, self.max_tokens)
+        return min(n, self.max_tokens_cap) if self.max_tokens_cap else n
+
+
+class ServerIdentity(BaseModel):
+    """What is being measured: the baseline key's model digest and server version."""
+
+    model: str = Field(description="Model name requested.")
+    model_digest: str = Field(default="unknown", description="Model digest (Ollama) or fingerprint.")
+    digest_source: str = Field(
+        default="unknown", description="ollama-tags | openai-models-entry | given | unknown."
+    )
+    server_version: str = Field(default="unknown", description="Server version, or 'unknown'.")
+
+
+class RequestRecord(BaseModel):
+    """One request: its timing, its answer, and the checks on that answer."""
+
+    seq: int = Field(description="Send order within the run (warm-up first).")
+    prompt_id: str = Field(description="Suite prompt id.")
+    job: str = Field(default="general", description="The prompt's job.")
+    repeat: int = Field(description="Repeat number (0-based); -1 for warm-up.")
+    warmup: bool = Field(default=False, description="Warm-up request, excluded from every metric.")
+    ok: bool = Field(default=False, description="A complete streamed answer arrived.")
+    error_kind: str | None = Field(default=None, description="LLMError kind of a failed request.")
+    error_detail: str | None = Field(default=None, description="Short redacted error text.")
+    scheduled_s: float = Field(default=0.0, description="Planned send time from run start (open loop).")
+    sent_s: float = Field(default=0.0, description="Actual send time from run start.")
+    ended_s: float = Field(
+        default=0.0, description="When the answer (or the error) was complete, from run start."
+    )
+    ttft_s: float | None = Field(default=None, description="Send to first chunk with a token.")
+    e2e_s: float | None = Field(default=None, description="Send to the end of the stream.")
+    output_tokens: int | None = Field(default=None, description="Generated tokens (usage, else chunks).")
+    tokens_source: str = Field(default="chunks", description="usage | chunks.")
+    chunks: int = Field(default=0, description="Chunks that carried a token.")
+    tpot_s: float | None = Field(default=None, description="(e2e - ttft) / (output_tokens - 1).")
+    decode_tokens_per_s: float | None = Field(default=None, description="1 / tpot.")
+    itl_s: list[float] = Field(default_factory=list, description="Per-token inter-token latencies.")
+    finish_reason: str | None = Field(default=None, description="stop | length | ... as the server said.")
+    answer: str = Field(default="", description="The answer's content (reasoning excluded).")
+    checks: list[dict] = Field(default_factory=list, description="CheckOutcome dicts of this answer.")
+
+
+class RunResult(BaseModel):
+    """One suite run against one endpoint through one API."""
+
+    target: str = Field(description="Endpoint name.")
+    api: str = Field(description="chat | completions.")
+    dialect: str = Field(description="Endpoint API dialect: ollama | openai.")
+    url: str = Field(description="Endpoint base URL (credentials removed).")
+    identity: ServerIdentity = Field(description="Model digest and server version.")
+    suite_name: str = Field(description="Suite name.")
+    suite_hash: str = Field(description="Suite hash.")
+    settings: RunSettings = Field(description="How the suite was sent.")
+    run_id: str = Field(description="Unique id of this run.")
+    started_at: datetime = Field(description="When the run started (UTC).")
+    duration_s: float = Field(default=0.0, description="Measured phase: first send to last answer.")
+    requests: list[RequestRecord] = Field(default_factory=list, description="Every request, warm-up too.")
+    similarity_method: str | None = Field(default=None, description="embeddings | lexical (why).")
+
+    @property
+    def label(self) -> str:
+        return self.target if self.api == "chat" else f"{self.target}/{self.api}"
+
+    def measured(self) -> list[RequestRecord]:
+        return [r for r in self.requests if not r.warmup]
+
+    def metrics(self) -> dict[str, Any]:
+        """Run-level figures (docs/metrics.md): distributions, throughput, error rate."""
+        reqs = self.measured()
+        ok = [r for r in reqs if r.ok]
+        dur = self.duration_s
+        out_tokens = sum(r.output_tokens or 0 for r in ok)
+        dist = {
+            "ttft_s": describe([r.ttft_s for r in ok if r.ttft_s is not None]),
+            "itl_s": describe([x for r in ok for x in r.itl_s]),
+            "tpot_s": describe([r.tpot_s for r in ok if r.tpot_s is not None]),
+            "e2e_s": describe([r.e2e_s for r in ok if r.e2e_s is not None]),
+            "decode_tokens_per_s": describe([r.decode_tokens_per_s for r in ok if r.decode_tokens_per_s]),
+            "output_tokens": describe([r.output_tokens for r in ok if r.output_tokens is not None]),
+        }
+        sources = sorted({r.tokens_source for r in ok})
+        return {
+            "requests": len(reqs),
+            "ok": len(ok),
+            "errors": len(reqs) - len(ok),
+            "error_rate": (len(reqs) - len(ok)) / len(reqs) if reqs else 0.0,
+            "duration_s": dur,
+            "output_tokens": out_tokens,
+            "output_tokens_per_s": out_tokens / dur if dur > 0 else 0.0,
+            "requests_per_s": len(ok) / dur if dur > 0 else 0.0,
+            "tokens_source": "+".join(sources) if sources else None,
+            "error_kinds": _count(r.error_kind for r in reqs if not r.ok),
+            "dist": dist,
+        }
+
+    def summary_metrics(self) -> dict[str, float | None]:
+        """The eight figures of the CLI's JSON contract."""
+        m = self.metrics()
+        d = m["dist"]
+        return {
+            "ttft_p50_s": d["ttft_s"]["p50"],
+            "ttft_p99_s": d["ttft_s"]["p99"],
+            "itl_p50_s": d["itl_s"]["p50"],
+            "tpot_p50_s": d["tpot_s"]["p50"],
+            "e2e_p50_s": d["e2e_s"]["p50"],
+            "output_tokens_per_s": m["output_tokens_per_s"],
+            "requests_per_s": m["requests_per_s"],
+            "error_rate": m["error_rate"],
+        }
+
+
+def _count(items) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for i in items:
+        out[str(i)] = out.get(str(i), 0) + 1
+    return out
+
+
+async def identify_endpoint(endpoint: EndpointConfig, http: httpx.AsyncClient) -> ServerIdentity:
+    """Model digest and server version as the server reports them; 'unknown' where it cannot say.
+
+    Ollama: the digest of the model in /api/tags and /api/version. OpenAI-compatible servers have
+    no digest: the fingerprint is a hash of the model's /v1/models entry (id, root, max_model_len
+    on vLLM), and the version comes from /version where there is one (vLLM; not llama.cpp).
+    """
+    client = client_for(endpoint, http)
+    ident = ServerIdentity(model=endpoint.model)
+    try:
+        async with asyncio.timeout(IDENTITY_TIMEOUT_S):
+            if isinstance(client, OllamaClient):
+                for m in await client.tags():
+                    if same_model(m.get("name") or m.get("model"), endpoint.model) and m.get("digest"):
+                        ident.model_digest = str(m["digest"])
+                        ident.digest_source = "ollama-tags"
+                        break
+            else:
+                obj = await client.request_json("GET", "/v1/models")
+                for m in (obj.get("data") if isinstance(obj, dict) else None) or []:
+                    if isinstance(m, dict) and m.get("id") == endpoint.model:
+                        stable = {
+                            k: v for k, v in m.items() if k not in ("created", "permission", "permissions")
+                        }
+                        blob = json.dumps(stable, sort_keys=True).encode()
+                        ident.model_digest = "fp:" + hashlib.sha256(blob).hexdigest()[:32]
+                        ident.digest_source = "openai-models-entry"
+                        break
+            ident.server_version = (await client.version()) or "unknown"
+    except (LLMError, TimeoutError):
+        pass  # identity is evidence for the baseline key; the run itself will report the failure
+    return ident
+
+
+async def send_one(
+    client, suite: Suite, p: PromptSpec, settings: RunSettings, *, seq: int, repeat: int, warmup: bool,
+    run_t0: float, scheduled_s: float = 0.0,
+) -> RequestRecord:  # fmt: skip
+    """Stream one answer; every chunk is stamped on arrival (StreamEvent.t, perf_counter)."""
+    rec = RequestRecord(
+        seq=seq, prompt_id=p.id, job=p.job, repeat=repeat, warmup=warmup, scheduled_s=scheduled_s
+    )
+    times: list[float] = []
+    parts: list[str] = []
+    usage: dict | None = None
+    server: dict | None = None
+    t_end: float | None = None
+    t0 = time.perf_counter()
+    rec.sent_s = t0 - run_t0
+    try:
+        gen = client.stream_generate(
+            p.prompt, max_tokens=settings.max_tokens_for(suite, p), chat=settings.api == "chat",
+            temperature=settings.temperature, seed=settings.seed, system=suite.system_for(p),
+        )  # fmt: skip
+        async with aclosing(gen) as events:
+            async for ev in events:
+                if ev.text or ev.reasoning:
+                    times.append(ev.t)
+                    parts.append(ev.text)
+                if ev.done:
+                    t_end = ev.t
+                    usage, server = ev.usage, ev.server
+        rec.ok = t_end is not None
+        if not rec.ok:
+            rec.error_kind, rec.error_detail = "truncated", "stream ended without its final event"
+    except LLMError as exc:
+        rec.error_kind, rec.error_detail = exc.kind, exc.detail
+    except Exception as exc:  # one broken request is a measured error, never a crashed benchmark
+        rec.error_kind, rec.error_detail = "protocol", short_detail(f"{type(exc).__name__}: {exc}")
+    rec.ended_s = (t_end if t_end is not None else time.perf_counter()) - run_t0
+    finish_timing(rec, t0, times, t_end, usage)
+    rec.answer = "".join(parts)
+    rec.finish_reason = (server or {}).get("done_reason")
+    return rec
+
+
+def finish_timing(
+    rec: RequestRecord, t0: float, times: list[float], t_end: float | None, usage: dict | None
+) -> None:
+    """TTFT, e2e, tokens, TPOT and per-token ITL from chunk arrival times (docs/metrics.md)."""
+    k = len(times)
+    rec.chunks = k
+    if k:
+        rec.ttft_s = times[0] - t0
+    if rec.ok and t_end is not None:
+        rec.e2e_s = t_end - t0
+    n = None
+    if usage and isinstance(usage.get("completion_tokens"), int):
+        n, rec.tokens_source = int(usage["completion_tokens"]), "usage"
+    elif k:
+        n, rec.tokens_source = k, "chunks"
+    rec.output_tokens = n
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    if gaps and n and n > 1:
+        # A chunk may carry several tokens: spread each gap over the mean tokens per gap, so the
+        # mean ITL equals the decode time per token whatever the server's chunking.
+        per_gap = (n - 1) / (k - 1)
+        rec.itl_s = [g / per_gap for g in gaps]
+    if rec.ok and n and n > 1 and rec.ttft_s is not None and rec.e2e_s is not None and rec.e2e_s > rec.ttft_s:
+        rec.tpot_s = (rec.e2e_s - rec.ttft_s) / (n - 1)
+        rec.decode_tokens_per_s = 1.0 / rec.tpot_s
+
+
+def plan_requests(
+    suite: Suite, settings: RunSettings
+) -> tuple[list[PromptSpec], list[tuple[PromptSpec, int]]]:
+    """Warm-up prompts (cycled from the top of the suite) and measured (prompt, repeat) pairs."""
+    warm = [suite.prompts[i % len(suite.prompts)] for i in range(settings.warmup)]
+    measured = [(p, r) for r in range(settings.repeats) for p in suite.prompts]
+    return warm, measured
+
+
+def arrival_offsets(n: int, settings: RunSettings) -> list[float]:
+    """Planned send times (s from start) of the open-loop profiles; Poisson draws are seeded."""
+    if settings.profile == "constant_rate":
+        return [i / settings.rate for i in range(n)]
+    rng = random.Random(settings.seed)
+    out, t = [], 0.0
+    for i in range(n):
+        if i:
+            t += rng.expovariate(settings.rate)
+        out.append(t)
+    return out
+
+
+async def run_suite(
+    endpoint: EndpointConfig,
+    suite: Suite,
+    settings: RunSettings,
+    http: httpx.AsyncClient,
+    *,
+    identity: ServerIdentity | None = None,
+    run_id: str | None = None,
+) -> RunResult:
+    """Send the suite to one endpoint; never raises for server faults (they are measured errors).
+
+    Grading is separate (llm_upkeep.bench.grading.grade_run) so that a caller can choose the
+    reference answers for similarity checks.
+    """
+    client = client_for(endpoint, http)
+    ident = identity or await identify_endpoint(endpoint, http)
+    started = datetime.now(UTC)
+    rid = (
+        run_id
+        or f"{started.strftime('%Y%m%dT%H%M%S')}-{endpoint.name}-{settings.api}-{time.monotonic_ns() % 10**6:06d}"
+    )
+    warm, measured = plan_requests(suite, settings)
+    run_t0 = time.perf_counter()
+    records: list[RequestRecord] = []
+    seq = 0
+    for p in warm:
+        records.append(
+            await send_one(client, suite, p, settings, seq=seq, repeat=-1, warmup=True, run_t0=run_t0)
+        )
+        seq += 1
+
+    jobs = [(seq + i, p, r) for i, (p, r) in enumerate(measured)]
+    out: list[RequestRecord] = []
+    t_start = time.perf_counter()
+    if settings.profile == "sequential":
+        for s, p, r in jobs:
+            out.append(
+                await send_one(client, suite, p, settings, seq=s, repeat=r, warmup=False, run_t0=run_t0)
+            )
+    elif settings.profile == "concurrent":
+        queue: asyncio.Queue = asyncio.Queue()
+        for j in jobs:
+            queue.put_nowait(j)
+
+        n_workers = min(settings.concurrency, len(jobs))
+
+        async def worker(i: int) -> None:
+            # Spread the workers' starts over ramp_up_s: a burst of simultaneous sends would queue
+            # in the client itself and inflate the first requests' TTFT (docs/metrics.md).
+            if settings.ramp_up_s > 0 and i:
+                await asyncio.sleep(settings.ramp_up_s * i / n_workers)
+            while True:
+                try:
+                    s, p, r = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                out.append(
+                    await send_one(client, suite, p, settings, seq=s, repeat=r, warmup=False, run_t0=run_t0)
+                )
+
+        await asyncio.gather(*[worker(i) for i in range(n_workers)])
+    else:
+        sem = asyncio.Semaphore(settings.concurrency)
+        offsets = arrival_offsets(len(jobs), settings)
+        tasks: list[asyncio.Task] = []
+
+        async def fire(s: int, p: PromptSpec, r: int, planned: float) -> None:
+            try:
+                out.append(await send_one(
+                    client, suite, p, settings, seq=s, repeat=r, warmup=False, run_t0=run_t0,
+                    scheduled_s=planned + (t_start - run_t0),
+                ))  # fmt: skip
+            finally:
+                sem.release()
+
+        for (s, p, r), off in zip(jobs, offsets, strict=True):
+            delay = t_start + off - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await sem.acquire()
+            tasks.append(asyncio.create_task(fire(s, p, r, off)))
+        await asyncio.gather(*tasks)
+
+    out.sort(key=lambda rec: rec.seq)
+    records += out
+    first_send = min((rec.sent_s for rec in out), default=0.0)
+    duration = max((rec.ended_s for rec in out), default=0.0) - first_send
+    return RunResult(
+        target=endpoint.name, api=settings.api, dialect=endpoint.api, url=safe_url(endpoint.url),
+        identity=ident, suite_name=suite.name, suite_hash=suite.hash, settings=settings, run_id=rid,
+        started_at=started, duration_s=duration, requests=records,
+    )  # fmt: skip
+
+
+def outcomes_of(rec: RequestRecord) -> list[CheckOutcome]:
+    return [CheckOutcome(**c) for c in rec.checks]

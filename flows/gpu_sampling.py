@@ -1,0 +1,24 @@
+"""Hourly GPU sampling: one NVML reading into the history store (seconds, no network)."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+
+from llm_upkeep.config import load_config
+from llm_upkeep.redact import install_log_redaction
+from llm_upkeep.review.sampling import GpuSamplingResult
+from tasks.review import collect_gpu_snapshot_task, record_gpu_samples_task
+
+
+@flow(name="gpu-sampling", log_prints=False)
+def gpu_sampling(config_path: str | None = None) -> GpuSamplingResult:
+    install_log_redaction()
+    logger = get_run_logger()
+    cfg = load_config(config_path)
+    if not cfg.gpu.enabled:
+        return GpuSamplingResult(status="skipped", reason="gpu.enabled is false")
+    snapshot = collect_gpu_snapshot_task()
+    result = record_gpu_samples_task(str(cfg.state_path), snapshot)
+    logger.info("gpu sampling: %s, %d sample(s)%s", result.status, result.samples,
+                f" ({result.reason})" if result.reason else "")  # fmt: skip
+    return result

@@ -15,6 +15,7 @@ pytest_plugins: list[str] = [
     "tests.llm_fixtures",
     "tests.llamacpp_fixtures",
     "tests.s3_fixtures",
+    "tests.review_fixtures",
 ]
 
 

@@ -40,16 +40,24 @@ def list_snapshots(store: S3Store) -> list[SnapshotInfo]:
     return out
 
 
-def prune(cfg: BackupConfig, state_dir: str | os.PathLike, *, dry_run: bool = False) -> PruneResult:
+def prune(
+    cfg: BackupConfig, state_dir: str | os.PathLike, *, dry_run: bool = False, take_lock: bool = True
+) -> PruneResult:
+    """Apply keep_snapshots. ``take_lock=False`` when the caller (the monthly flow) already holds it."""
     store = open_store(cfg)
     sdir = state_path(state_dir)
-    with LocalLock(lock_path(sdir), "prune"):
+    lock = LocalLock(lock_path(sdir), "prune")
+    if take_lock:
+        lock.acquire()
+    try:
         store.check_bucket()
         index = remote_index(sdir, cfg)
         try:
             return _prune(store, index, cfg, dry_run)
         finally:
             index.close()
+    finally:
+        lock.release()
 
 
 def _prune(store: S3Store, index, cfg: BackupConfig, dry_run: bool) -> PruneResult:

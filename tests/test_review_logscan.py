@@ -27,7 +27,10 @@ def review(planted, **kw):
 
 def report_of(errors) -> str:
     result = WeeklyReviewResult(
-        status="degraded", window_start=WINDOW.start, window_end=WINDOW.end, sections={"errors": section_from(errors)}
+        status="degraded",
+        window_start=WINDOW.start,
+        window_end=WINDOW.end,
+        sections={"errors": section_from(errors)},
     )
     return render_report(result)
 
@@ -121,14 +124,20 @@ def test_memory_stays_bounded_on_a_large_file(tmp_path):
     block = []
     for i in range(2000):
         ts = t0 + timedelta(seconds=i)
-        block.append(f'[GIN] {ts:%Y/%m/%d - %H:%M:%S} | 200 |   1.2s |  10.0.0.{i % 250} | POST     "/api/chat"\n')
+        block.append(
+            f'[GIN] {ts:%Y/%m/%d - %H:%M:%S} | 200 |   1.2s |  10.0.0.{i % 250} | POST     "/api/chat"\n'
+        )
         if i % 100 == 0:
-            block.append(f'time={ts:%Y-%m-%dT%H:%M:%S}.000Z level=ERROR msg="request failed" error="timed out {i}"\n')
+            block.append(
+                f'time={ts:%Y-%m-%dT%H:%M:%S}.000Z level=ERROR msg="request failed" error="timed out {i}"\n'
+            )
     data = "".join(block).encode()
     with open(path, "wb") as f:
         for _ in range(60 * 1024 * 1024 // len(data)):
             f.write(data)
-    cfg = ReviewConfig(sources=[{"name": "o", "kind": "ollama", "paths": [str(path)]}], chunk_bytes=256 * 1024)
+    cfg = ReviewConfig(
+        sources=[{"name": "o", "kind": "ollama", "paths": [str(path)]}], chunk_bytes=256 * 1024
+    )
     tracemalloc.start()
     scan = scan_logs(cfg, WINDOW)
     _, peak = tracemalloc.get_traced_memory()

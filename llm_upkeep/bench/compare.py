@@ -172,7 +172,8 @@ def compare_runs(
 
     def restrict(df: pd.DataFrame) -> pd.DataFrame:
         keys = list(zip(df["prompt_id"], df["check"], strict=True))
-        return df[[k in comparable for k in keys]].astype({"passed": bool})
+        mask = pd.Series([k in comparable for k in keys], index=df.index, dtype=bool)
+        return df[mask].astype({"passed": bool})
 
     bq, cq = restrict(bev), restrict(cev)
     b_rate, c_rate = _answer_pass_rate(bq), _answer_pass_rate(cq)

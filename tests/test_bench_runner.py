@@ -1,0 +1,146 @@
+"""The runner: timing accuracy against a simulator with known timing, load profiles, warm-up,
+deterministic request settings, errors, and the per-chunk token timing formulas."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from llm_upkeep.bench.runner import RequestRecord, RunSettings, arrival_offsets, finish_timing, run_suite
+from llm_upkeep.clients import make_http_client
+from llm_upkeep.config import EndpointConfig
+from tests.bench_fixtures import sim_process, tiny_suite
+from tests.llm_fixtures import endpoint_for
+
+TRUE_TTFT, TRUE_ITL, TOKENS = 0.200, 0.015, 10
+
+
+async def _run(endpoint, suite, settings):
+    async with make_http_client() as http:
+        return await run_suite(endpoint, suite, settings, http)
+
+
+@pytest.mark.parametrize("api", ["openai", "ollama"])
+@pytest.mark.parametrize(("concurrency", "repeats"), [(1, 2), (16, 8)])
+def test_ttft_and_itl_match_the_simulators_truth(api, concurrency, repeats):
+    """Done-when: ttft_p50 within 5 ms and itl_p50 within 2 ms of the truth at concurrency 1 and 16."""
+    suite = tiny_suite(n_prompts=4, max_tokens=TOKENS)
+    with sim_process(TRUE_TTFT, TRUE_ITL, TOKENS) as url:
+        ep = EndpointConfig(name="sim", api=api, url=url, model="llama3:8b")
+        st = RunSettings(profile="concurrent", concurrency=concurrency, repeats=repeats, warmup=2)
+        run = asyncio.run(_run(ep, suite, st))
+    m = run.summary_metrics()
+    assert len(run.measured()) == 4 * repeats and m["error_rate"] == 0
+    assert abs(m["ttft_p50_s"] - TRUE_TTFT) < 0.005, m
+    assert abs(m["itl_p50_s"] - TRUE_ITL) < 0.002, m
+    assert abs(m["tpot_p50_s"] - TRUE_ITL) < 0.002, m
+    assert all(r.output_tokens == TOKENS and r.tokens_source == "usage" for r in run.measured())
+    # e2e = TTFT + (n - 1) * ITL on the simulator's clock.
+    assert abs(m["e2e_p50_s"] - (TRUE_TTFT + (TOKENS - 1) * TRUE_ITL)) < 0.008, m
+
+
+def test_warmup_is_excluded_and_requests_are_deterministic(sim_factory):
+    sim = sim_factory(ttft_s=0.002, itl_s=0.001, tokens=5)
+    suite = tiny_suite(n_prompts=2)
+    run = asyncio.run(_run(endpoint_for(sim, api="openai"), suite, RunSettings(repeats=3, warmup=2, seed=7)))
+    warm = [r for r in run.requests if r.warmup]
+    assert len(warm) == 2 and all(r.repeat == -1 for r in warm)
+    assert run.metrics()["requests"] == 6
+    assert {(r.prompt_id, r.repeat) for r in run.measured()} == {
+        (f"p{i}", k) for i in range(2) for k in range(3)
+    }
+    bodies = [r["json"] for r in sim.requests if r["path"] == "/v1/chat/completions"]
+    assert len(bodies) == 8
+    assert all(b["temperature"] == 0 and b["seed"] == 7 and b["stream"] is True for b in bodies)
+    assert all(b["stream_options"] == {"include_usage": True} for b in bodies)
+
+
+def test_ollama_requests_carry_temperature_zero_and_seed(sim_factory):
+    sim = sim_factory(ttft_s=0.001, itl_s=0.0, tokens=3)
+    asyncio.run(_run(endpoint_for(sim), tiny_suite(1), RunSettings(repeats=1, warmup=0, seed=11)))
+    body = next(r["json"] for r in sim.requests if r["path"] == "/api/chat")
+    assert body["options"]["temperature"] == 0 and body["options"]["seed"] == 11
+    assert body["options"]["num_predict"] == 8
+
+
+def test_completions_api_and_prompt_caps(sim_factory):
+    sim = sim_factory(ttft_s=0.001, itl_s=0.0, tokens=30)
+    st = RunSettings(api="completions", repeats=1, warmup=0, max_tokens_cap=4)
+    run = asyncio.run(_run(endpoint_for(sim, api="openai"), tiny_suite(1, max_tokens=20), st))
+    assert [r["path"] for r in sim.requests if r["method"] == "POST"] == ["/v1/completions"]
+    assert run.measured()[0].output_tokens == 4 and run.measured()[0].finish_reason == "length"
+    assert run.label == "sim/completions"
+
+
+def test_sequential_never_overlaps_and_concurrent_fills_its_slots(sim_factory):
+    sim = sim_factory(ttft_s=0.03, itl_s=0.002, tokens=4)
+    ep = endpoint_for(sim, api="openai")
+    suite = tiny_suite(4)
+    seq = asyncio.run(_run(ep, suite, RunSettings(profile="sequential", repeats=1, warmup=0)))
+    rs = sorted(seq.measured(), key=lambda r: r.sent_s)
+    assert all(b.sent_s >= a.ended_s for a, b in zip(rs, rs[1:], strict=False))
+
+    conc = asyncio.run(_run(ep, suite, RunSettings(profile="concurrent", concurrency=4, repeats=2, warmup=0,
+                                                   ramp_up_s=0)))  # fmt: skip
+    events = sorted([(r.sent_s, 1) for r in conc.measured()] + [(r.ended_s, -1) for r in conc.measured()])
+    level = peak = 0
+    for _, d in events:
+        level += d
+        peak = max(peak, level)
+    assert peak == 4
+
+
+def test_constant_rate_and_poisson_send_on_schedule(sim_factory):
+    sim = sim_factory(ttft_s=0.005, itl_s=0.001, tokens=3)
+    ep = endpoint_for(sim, api="openai")
+    st = RunSettings(profile="constant_rate", rate=20, concurrency=8, repeats=2, warmup=0)
+    run = asyncio.run(_run(ep, tiny_suite(4), st))
+    rs = sorted(run.measured(), key=lambda r: r.seq)
+    for a, b in zip(rs, rs[1:], strict=False):
+        assert abs((b.scheduled_s - a.scheduled_s) - 0.05) < 1e-9
+        assert b.sent_s - b.scheduled_s < 0.02  # sent when planned, not after the previous answer
+
+    p = RunSettings(profile="poisson", rate=50, seed=3)
+    offs = arrival_offsets(2000, p)
+    assert offs == arrival_offsets(2000, p) and offs[0] == 0
+    gaps = [b - a for a, b in zip(offs, offs[1:], strict=False)]
+    assert abs(sum(gaps) / len(gaps) - 1 / 50) < 0.002  # mean gap 1/rate
+    assert arrival_offsets(50, RunSettings(profile="poisson", rate=50, seed=4)) != offs[:50]
+
+
+def test_server_faults_are_measured_errors_not_exceptions(sim_factory):
+    sim = sim_factory(ttft_s=0.001, itl_s=0.0, tokens=3)
+    sim.set_fault("http_500")
+    run = asyncio.run(_run(endpoint_for(sim, api="openai"), tiny_suite(2), RunSettings(repeats=2, warmup=1)))
+    m = run.metrics()
+    assert m["error_rate"] == 1.0 and m["ok"] == 0 and m["error_kinds"] == {"http_5xx": 4}
+    assert run.summary_metrics()["ttft_p50_s"] is None and m["output_tokens_per_s"] == 0.0
+
+
+def test_identity_digest_and_version(sim_factory):
+    sim = sim_factory(ttft_s=0.001, itl_s=0.0, tokens=2)
+    run = asyncio.run(_run(endpoint_for(sim), tiny_suite(1), RunSettings(repeats=1, warmup=0)))
+    assert run.identity.model_digest == sim.behavior.digest and run.identity.digest_source == "ollama-tags"
+    assert run.identity.server_version == sim.behavior.version
+    run2 = asyncio.run(_run(endpoint_for(sim, api="openai"), tiny_suite(1), RunSettings(repeats=1, warmup=0)))
+    assert (
+        run2.identity.model_digest.startswith("fp:") and run2.identity.digest_source == "openai-models-entry"
+    )
+
+
+def test_tokens_timed_per_chunk_with_usage_counts():
+    # 4 chunks carrying 10 tokens (the server packs tokens): gaps spread over 3 tokens each.
+    rec = RequestRecord(seq=0, prompt_id="a", repeat=0, ok=True)
+    times = [1.10, 1.16, 1.22, 1.28]
+    finish_timing(rec, 1.0, times, 1.28, {"completion_tokens": 10})
+    assert rec.ttft_s == pytest.approx(0.10) and rec.e2e_s == pytest.approx(0.28)
+    assert rec.output_tokens == 10 and rec.tokens_source == "usage" and rec.chunks == 4
+    assert rec.tpot_s == pytest.approx(0.18 / 9)
+    assert rec.itl_s == pytest.approx([0.02, 0.02, 0.02])
+    assert sum(rec.itl_s) / len(rec.itl_s) == pytest.approx(rec.tpot_s)
+    # Without usage every chunk is one token.
+    rec2 = RequestRecord(seq=0, prompt_id="a", repeat=0, ok=True)
+    finish_timing(rec2, 1.0, times, 1.30, None)
+    assert rec2.output_tokens == 4 and rec2.tokens_source == "chunks"
+    assert rec2.itl_s == pytest.approx([0.06, 0.06, 0.06]) and rec2.tpot_s == pytest.approx(0.2 / 3)

@@ -16,6 +16,7 @@ pytest_plugins: list[str] = [
     "tests.llamacpp_fixtures",
     "tests.s3_fixtures",
     "tests.review_fixtures",
+    "tests.models_fixtures",
 ]
 
 

@@ -1,0 +1,269 @@
+"""Pytest plugin for the model lifecycle: an Ollama simulator backed by a real store on disk, and
+a llama.cpp server run as a service whose restart command is a real subprocess.
+
+Why a store-backed simulator: the simulator speaks Ollama's API but keeps models in memory;
+verification, pins and rollbacks read the store on disk. This subclass makes /api/pull copy
+real blobs (real sha256 names) and a manifest from a "registry" directory into the store,
+/api/copy copy a manifest, /api/delete remove one, so API and disk agree as they do in Ollama.
+A model can be marked broken (by manifest digest): generating with it fails with Ollama's 500.
+
+Why a service script (``python -m tests.models_fixtures restart DIR``): a promotion restarts the
+server through its configured command, like ``systemctl restart llama``: the old process is
+stopped (SIGTERM, waited for), a new one started detached with ``--model`` on the active
+symlink. The command returns once the new process is spawned; readiness is the caller's
+health probe, exactly as in production.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from llm_upkeep.models.store import list_models, manifest_path, parse_model_name, write_manifest, write_model
+from llm_upkeep.sim.llm_server import SimBehavior, SimServer
+
+ALIAS = "chat:active"
+
+
+def fake_weights(seed: int, n: int = 200_000) -> bytes:
+    out = bytearray()
+    block = hashlib.sha256(f"weights{seed}".encode()).digest()
+    while len(out) < n:
+        block = hashlib.sha256(block).digest()
+        out += block
+    return b"GGUF" + bytes(out[: n - 4])
+
+
+class StoreSimServer(SimServer):
+    """SimServer whose pulls, copies and deletes change a real Ollama store on disk."""
+
+    def __init__(self, behavior: SimBehavior, store: Path, registry_dir: Path, **kw):
+        super().__init__(behavior, **kw)
+        self.store = Path(store)
+        self.registry_dir = Path(registry_dir)
+        self.broken: set[str] = set()  # manifest hex digests whose generation fails
+
+    def _manifest_bytes(self, digest_hex: str) -> tuple[bytes, Path] | None:
+        for root in (self.store, self.registry_dir):
+            for n in list_models(root):
+                p = manifest_path(root, n)
+                data = p.read_bytes()
+                if hashlib.sha256(data).hexdigest() == digest_hex:
+                    return data, root
+        return None
+
+    def _install(self, name: str, digest: str) -> None:
+        found = self._manifest_bytes(digest)
+        if found is not None:
+            data, root = found
+            if root == self.registry_dir:  # a pull: download every blob it names
+                obj = json.loads(data)
+                for e in [obj["config"], *obj["layers"]]:
+                    hx = e["digest"].split(":", 1)[1]
+                    dst = self.store / "blobs" / f"sha256-{hx}"
+                    if not dst.exists():
+                        dst.parent.mkdir(parents=True, exist_ok=True)
+                        tmp = dst.with_name(dst.name + ".partial")
+                        tmp.write_bytes((root / "blobs" / f"sha256-{hx}").read_bytes())
+                        os.replace(tmp, dst)
+            write_manifest(self.store, name, data)
+        super()._install(name, digest)
+
+    async def _ollama_delete(self, req, writer) -> bool:
+        body = req.json if isinstance(req.json, dict) else {}
+        name = body.get("model") or body.get("name")
+        keep = await super()._ollama_delete(req, writer)
+        if name and not self.behavior.has_model(name):
+            with contextlib.suppress(FileNotFoundError, ValueError):
+                manifest_path(self.store, name).unlink()
+        return keep
+
+    async def _fault_response(self, dialect: str, writer):
+        if self.behavior.digest in self.broken:
+            body = {"error": "llama runner process has terminated: error loading model: invalid tensor data"}
+            return await self._json(writer, 500, body)
+        return await super()._fault_response(dialect, writer)
+
+
+@dataclass
+class OllamaLab:
+    """Production and staging simulators sharing one store (one host), a registry, a config file."""
+
+    tmp: Path
+    store: Path
+    registry: Path
+    prod: StoreSimServer
+    staging: StoreSimServer
+    config_path: Path
+    v1_digest: str  # manifest hex of the version active at the start (tag llama3:8b-v1)
+    v2_digest: str  # manifest hex of the candidate in the registry (llama3:8b-v2)
+
+    def write_config(self, extra: str = "") -> Path:
+        self.config_path.write_text(
+            f'state_dir = "{self.tmp / "state"}"\n'
+            f'[[endpoints]]\nname = "prod"\napi = "ollama"\nurl = "{self.prod.url}"\nmodel = "{ALIAS}"\n'
+            "timeout_s = 10.0\n"
+            f'[[endpoints]]\nname = "staging"\napi = "ollama"\nurl = "{self.staging.url}"\n'
+            'model = "llama3:8b-v1"\nstaging = true\ntimeout_s = 10.0\n'
+            '[benchmark]\nrepeats = 2\nwarmup = 1\nmax_tokens = 8\n'
+            f'[models]\nollama_models_dir = "{self.store}"\nprobe_timeout_s = 3.0\nprobe_interval_s = 0.1\n'
+            "approval_poll_s = 1.0\n" + extra
+        )
+        return self.config_path
+
+
+@pytest.fixture
+def ollama_lab(tmp_path) -> Iterator[OllamaLab]:
+    store, registry = tmp_path / "ollama", tmp_path / "registry"
+    tmpl = [("application/vnd.ollama.image.template", b"{{ .Prompt }}")]
+    v1 = write_model(store, "llama3:8b-v1", fake_weights(1), extra_layers=tmpl)
+    write_manifest(store, ALIAS, v1.path.read_bytes())
+    v2 = write_model(registry, "llama3:8b-v2", fake_weights(2), extra_layers=tmpl)
+    h1, h2 = v1.digest.split(":")[1], v2.digest.split(":")[1]
+    servers = []
+
+    def sim(model: str, **kw) -> StoreSimServer:
+        b = SimBehavior(model=model, digest=h1, models=["llama3:8b-v1"] if model != "llama3:8b-v1" else [],
+                        digests={"llama3:8b-v1": h1}, registry={"llama3:8b-v2": h2}, ttft_s=0.02, itl_s=0.002,
+                        tokens=8, pull_duration_s=0.05, **kw)  # fmt: skip
+        s = StoreSimServer(b, store, registry).start()
+        servers.append(s)
+        return s
+
+    try:
+        lab = OllamaLab(tmp_path, store, registry, sim(ALIAS), sim("llama3:8b-v1"), tmp_path / "llm-upkeep.toml",
+                        h1, h2)  # fmt: skip
+        lab.write_config()
+        yield lab
+    finally:
+        for s in servers:
+            s.stop()
+
+
+# ---------------------------------------------------------------- llama.cpp as a service
+
+
+def _service_state(d: Path) -> dict:
+    return json.loads((d / "service.json").read_text())
+
+
+def _pid_alive(pid: int) -> bool:
+    """Running (a zombie, killed but not yet reaped by its parent, counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def service_stop(d: Path, timeout_s: float = 10.0) -> None:
+    pidfile = d / "pid"
+    if not pidfile.exists():
+        return
+    pid = int(pidfile.read_text())
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)  # our own child (when started from this process)
+            if done:
+                break
+        except ChildProcessError:
+            if not _pid_alive(pid):
+                break
+        time.sleep(0.02)
+    else:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    pidfile.unlink()
+
+
+def service_start(d: Path) -> int:
+    st = _service_state(d)
+    log = open(d / "server.log", "ab")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", st["model"], "--host", "127.0.0.1",
+         "--port", str(st["port"]), "--n_ctx", "512", "--model_alias", st["alias"]],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    (d / "pid").write_text(str(proc.pid))
+    return proc.pid
+
+
+def service_restart(d: Path) -> int:
+    service_stop(d)
+    return service_start(d)
+
+
+class LlamaService:
+    """The handle a test holds: the state dir, the URL, the restart command for the config."""
+
+    def __init__(self, d: Path, model: Path, port: int, alias: str = "tiny"):
+        self.dir = d
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "service.json").write_text(json.dumps({"model": str(model), "port": port, "alias": alias}))
+        self.port = port
+        self.alias = alias
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def restart_command(self) -> list[str]:
+        return [sys.executable, "-m", "tests.models_fixtures", "restart", str(self.dir)]
+
+    def start(self) -> LlamaService:
+        service_start(self.dir)
+        return self
+
+    def stop(self) -> None:
+        service_stop(self.dir)
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        with httpx.Client(timeout=2.0, trust_env=False) as c:
+            while time.monotonic() < deadline:
+                with contextlib.suppress(httpx.HTTPError):
+                    if c.get(self.url + "/v1/models").status_code == 200:
+                        return
+                time.sleep(0.05)
+        raise TimeoutError(f"llama.cpp service not ready:\n{(self.dir / 'server.log').read_text()[-3000:]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] not in ("start", "stop", "restart"):
+        print("usage: python -m tests.models_fixtures start|stop|restart DIR", file=sys.stderr)
+        return 2
+    d = Path(args[1])
+    {"start": service_start, "stop": service_stop, "restart": service_restart}[args[0]](d)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+
+
+__all__ = ["ALIAS", "LlamaService", "OllamaLab", "StoreSimServer", "fake_weights", "parse_model_name"]

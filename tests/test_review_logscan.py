@@ -256,27 +256,29 @@ def test_normalize_message_strips_what_varies():
 
 
 def test_timestamp_formats_and_year_inference():
-    import re as _re
-
-    from llm_upkeep.review.logscan import TS_RE
+    from llm_upkeep.review.logscan import TS_RES
 
     w = review_window(datetime(2027, 1, 3, tzinfo=UTC))
     sc = LogScanner(ReviewConfig(log_timezone="Europe/Berlin"), w)
 
-    def ts(line: str) -> datetime:
-        m = TS_RE.match(line.encode())
+    def ts(kind: str, line: str) -> datetime:
+        m = TS_RES[kind].match(line.encode())
         return datetime.fromtimestamp(sc.parse_ts(m), UTC)
 
-    assert ts("time=2026-12-30T10:00:00.250+02:00 level=INFO") == datetime(2026, 12, 30, 8, 0, 0, 250000, UTC)
-    assert ts("time=2026-12-30T10:00:00Z level=INFO") == datetime(2026, 12, 30, 10, tzinfo=UTC)
-    assert ts("[GIN] 2026/12/30 - 10:00:00 | 200 |") == datetime(2026, 12, 30, 9, tzinfo=UTC)  # naive: Berlin
-    assert ts("Dec 31 23:30:00 host kernel: x") == datetime(2026, 12, 31, 22, 30, tzinfo=UTC)  # last year
-    assert ts("Jan  2 10:00:00 host kernel: x") == datetime(2027, 1, 2, 9, tzinfo=UTC)
-    assert ts("WARNING 12-31 10:00:00 [x.py:1] y") == datetime(2026, 12, 31, 9, tzinfo=UTC)
-    assert ts('{"timestamp":1798700000,"level":"INFO"}') == datetime.fromtimestamp(1798700000, UTC)
-    assert ts('{"ts": "2026-12-30T10:00:00Z"}') == datetime(2026, 12, 30, 10, tzinfo=UTC)
-    assert TS_RE.match(b'INFO:     127.0.0.1:5 - "POST /v1 HTTP/1.1" 200 OK') is None
-    assert _re  # (imported for readability of the TS_RE patterns above)
+    assert ts("ollama", "time=2026-12-30T10:00:00.250+02:00 level=INFO") == datetime(2026, 12, 30, 8, 0, 0, 250000, UTC)
+    assert ts("ollama", "time=2026-12-30T10:00:00Z level=INFO") == datetime(2026, 12, 30, 10, tzinfo=UTC)
+    assert ts("ollama", "[GIN] 2026/12/30 - 10:00:00 | 200 |") == datetime(2026, 12, 30, 9, tzinfo=UTC)  # Berlin
+    assert ts("ollama", "Dec 31 23:30:00 h ollama[7]: [GIN] 2027/01/01 - 00:30:00 | 200") == datetime(
+        2026, 12, 31, 22, 30, tzinfo=UTC
+    )  # the journald prefix wins; Dec 31 is last year's
+    assert ts("kernel", "Jan  2 10:00:00 host kernel: x") == datetime(2027, 1, 2, 9, tzinfo=UTC)
+    assert ts("kernel", "2027-01-02T10:00:00.5+00:00 host kernel: x") == datetime(2027, 1, 2, 10, 0, 0, 500000, UTC)
+    assert ts("vllm", "WARNING 12-31 10:00:00 [x.py:1] y") == datetime(2026, 12, 31, 9, tzinfo=UTC)
+    assert ts("llamacpp", '{"timestamp":1798700000,"level":"INFO"}') == datetime.fromtimestamp(1798700000, UTC)
+    assert ts("jsonl", '{"id": 1, "ts": "2026-12-30T10:00:00Z"}') == datetime(2026, 12, 30, 10, tzinfo=UTC)
+    assert ts("jsonl", '{"id": 1, "time": 1798700000.5}') == datetime.fromtimestamp(1798700000.5, UTC)
+    assert TS_RES["vllm"].match(b'INFO:     127.0.0.1:5 - "POST /v1 HTTP/1.1" 200 OK') is None
+    assert TS_RES["llamacpp"].match(b"srv  log_server_r: request: POST /completion 127.0.0.1 200") is None
 
 
 def test_bursts_and_robust_z():

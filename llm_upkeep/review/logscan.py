@@ -37,25 +37,49 @@ CLASSES = ("timeout", "http_5xx", "oom", "cuda_error", "xid", "crash_restart", "
 
 # ---------------------------------------------------------------- formats
 
-# One timestamp per line, at the line start or early in it. Named groups tell the format:
-# syslog/journal ("Nov 21 03:12:01"), vLLM ("INFO 11-21 03:12:01"), ISO anywhere in the first
-# 160 bytes (Ollama time=, JSONL "ts", rsyslog), Gin ("2026/11/21 - 03:12:01"), epoch seconds.
-TS_RE = re.compile(
-    rb"^(?:"
-    rb"(?P<sys>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d)"
-    rb"|(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL) (?P<vl>\d\d-\d\d \d\d:\d\d:\d\d)"
-    rb"|[^\n]{0,160}?(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
-    rb"|[^\n]{0,40}?(?P<gin>\d{4}/\d\d/\d\d - \d\d:\d\d:\d\d)"
-    rb"|[^\n]{0,200}?\"(?:timestamp|ts|time)\"\s*:\s*(?P<epoch>\d{10}(?:\.\d+)?)"
-    rb")",
-    re.M,
-)
+# One timestamp per line, anchored at the line start so undated lines (vLLM's access lines) fail
+# at once. Every format also accepts a syslog/journald prefix ("Nov 21 03:12:01 host prog[1]: ...")
+# and an ISO time at the line start (rsyslog, container runtimes). Group names tell the parser.
+_SYS = rb"(?P<sys>(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ \d]\d \d\d:\d\d:\d\d)"
+_ISO = rb"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?"
+_START = _SYS + rb"|(?P<iso>" + _ISO + rb")"
+_EPOCH = rb"(?P<epoch>\d{10}(?:\.\d+)?)"
+TS_RES: dict[str, re.Pattern[bytes]] = {
+    # time=2026-11-21T03:12:01.000Z level=...   and   [GIN] 2026/11/21 - 03:12:01 | 200 | ...
+    "ollama": re.compile(
+        rb"^(?:"
+        + _START
+        + rb"|time=(?P<iso2>"
+        + _ISO
+        + rb")|\[GIN\] (?P<gin>\d{4}/\d\d/\d\d - \d\d:\d\d:\d\d))",
+        re.M,
+    ),
+    # INFO 11-21 03:12:01 [file.py:12] ...
+    "vllm": re.compile(
+        rb"^(?:" + _START + rb"|(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL) (?P<vl>\d\d-\d\d \d\d:\d\d:\d\d))",
+        re.M,
+    ),
+    # {"timestamp":1732158721,"level":"INFO",...}  (the text format has no wall-clock time)
+    "llamacpp": re.compile(rb"^(?:" + _START + rb'|\{\s*"timestamp"\s*:\s*' + _EPOCH + rb")", re.M),
+    # {"ts": "2026-11-21T03:12:01Z", ...}  or  {"time": 1732158721.5, ...}
+    "jsonl": re.compile(
+        rb"^(?:"
+        + _START
+        + rb'|[^\n]{0,200}?"(?:ts|time|timestamp|@timestamp)"\s*:\s*(?:"(?P<iso2>'
+        + _ISO
+        + rb')"|'
+        + _EPOCH
+        + rb"))",
+        re.M,
+    ),
+    "kernel": re.compile(rb"^(?:" + _START + rb")", re.M),
+}
 _MONTHS = {m.encode(): i + 1 for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split())}
 
 # What marks one request line, per format (request volume).
 DEFAULT_MARKERS: dict[str, list[bytes]] = {
     "ollama": [b"[GIN] "],
-    "vllm": [b' HTTP/1.1" ', b' HTTP/1.0" ', b' HTTP/2" '],
+    "vllm": [b" HTTP/1.", b" HTTP/2"],  # uvicorn: ... "POST /v1/chat/completions HTTP/1.1" 200 OK
     "llamacpp": [b"log_server_r: request:", b'"msg":"request"'],
     "kernel": [],
     "jsonl": [b"\n"],
@@ -86,8 +110,17 @@ KEYWORDS: dict[str, list[bytes]] = {
     "ollama": _SERVER_KEYWORDS,
     "vllm": _SERVER_KEYWORDS,
     "llamacpp": _SERVER_KEYWORDS,
-    "jsonl": _SERVER_KEYWORDS,
+    # request records: a failure carries an error field (or a 5xx status, found separately)
+    "jsonl": [b'"err', b"exception", b"timeout", b"refused"],
     "kernel": [b"xid", b"killed process", b"segfault", b"protection fault", b"kernel panic"],
+}
+
+# Healthy request lines that make up most of a server log; their content is removed before the
+# keyword search (their status is checked by STATUS_RES on the original text).
+BULK_RES: dict[str, re.Pattern[bytes]] = {
+    "ollama": re.compile(rb"\[GIN\] [^\n]*"),
+    "vllm": re.compile(rb"INFO:     [^\n]*"),  # uvicorn access and lifecycle lines
+    "llamacpp": re.compile(rb"log_server_r: request: [^\n]*"),
 }
 
 _OOM = re.compile(
@@ -160,7 +193,7 @@ _NORMALIZERS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<ip>"),
     (re.compile(r"\b0x[0-9a-fA-F]+\b"), "<hex>"),
     (re.compile(r"\b(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}\b"), "<hex>"),
-    (re.compile(r"(?<![A-Za-z])[-+]?\d+(?:\.\d+)?"), "<n>"),
+    (re.compile(r"[-+]?\d+(?:\.\d+)?"), "<n>"),
     (re.compile(r"\s+"), " "),
     (re.compile(r"^\s*(?:time=)?<ts>\s*"), ""),  # a leading time says nothing about the failure
 ]
@@ -269,6 +302,7 @@ class LogScan:
 
 
 MAX_TIMES_PER_CLASS = 200_000
+_DIGIT_MASK = bytes.maketrans(b"0123456789", b"0000000000")
 MAX_LINE_BYTES = 1 << 20  # a longer "line" is cut, so a file without newlines cannot grow memory
 
 
@@ -324,6 +358,9 @@ class LogScanner:
         self._week = (window.start_s, window.end_s)
         self._hours = (int(window.baseline_start_s // 3600), int(window.end_s // 3600))
         self._ev_n = cfg.evidence_lines
+        self._ts = TS_RES["ollama"]
+        self._days: dict[int, str] = {}
+        self._norm_cache: dict[bytes, str] = {}
 
     # -------------------------------------------------------- timestamps
 
@@ -340,7 +377,7 @@ class LogScanner:
         kind = m.lastgroup
         s = m.group(kind)
         try:
-            if kind == "iso":
+            if kind in ("iso", "iso2"):
                 dt = datetime(
                     int(s[0:4]), int(s[5:7]), int(s[8:10]), int(s[11:13]), int(s[14:16]), int(s[17:19])
                 )
@@ -378,13 +415,13 @@ class LogScanner:
         return None
 
     def _line_ts(self, buf: bytes, s: int, e: int) -> float | None:
-        m = TS_RE.match(buf, s, e)
+        m = self._ts.match(buf, s, e)
         return self.parse_ts(m) if m else None
 
     def _first_ts(self, buf: bytes, a: int, b: int) -> float | None:
         pos = a
         while pos < b:
-            m = TS_RE.search(buf, pos, b)
+            m = self._ts.search(buf, pos, b)
             if not m:
                 return None
             ts = self.parse_ts(m)
@@ -403,18 +440,18 @@ class LogScanner:
         the regex runs in C over many undated lines (e.g. vLLM's access lines).
         """
         e = b
-        for _ in range(32):
+        for _ in range(16):
             if e <= a:
                 return None
             s = buf.rfind(b"\n", a, e - 1) + 1
             s = max(s, a)
-            m = TS_RE.match(buf, s, e)
+            m = self._ts.match(buf, s, e)
             if m:
                 ts = self.parse_ts(m)
                 if ts is not None:
                     return ts, s
             e = s
-        hi, w = e, 16384
+        hi, w = e, 8192
         while hi > a:
             lo = max(a, hi - w)
             if lo > a:
@@ -423,7 +460,7 @@ class LogScanner:
                     w *= 4
                     continue
                 lo = nl + 1
-            for m in reversed(list(TS_RE.finditer(buf, lo, hi))):
+            for m in reversed(list(self._ts.finditer(buf, lo, hi))):
                 ts = self.parse_ts(m)
                 if ts is not None:
                     return ts, m.start()
@@ -449,11 +486,20 @@ class LogScanner:
                 text = buf[s : (e if e != -1 else b)][:400].decode("utf-8", "replace")
                 vol.samples[hour] = Evidence(src, path, 0, hour * 3600.0, redact(text))
 
-    def _volume(self, vol, buf, a, b, start, last, src, path) -> None:
-        """Count request markers in buf[a:b] and give them to hours; `start` is the time in effect at a."""
+    def _count(self, vol: SourceVolume, buf: bytes, a: int, b: int) -> int:
         n = 0
         for m in vol.markers:
             n += buf.count(m, a, b)
+        return n
+
+    def _volume(self, vol, buf, a, b, start, last, src, path, n: int | None = None) -> None:
+        """Give the request markers in buf[a:b] to hours; `start` is the time in effect at a.
+
+        A part that spans hours is halved until each half lies in one hour; only the left half
+        is counted again (the right one is the rest), so a boundary costs about one extra pass.
+        """
+        if n is None:
+            n = self._count(vol, buf, a, b)
         if not n:
             return
         if start is None:
@@ -476,28 +522,40 @@ class LogScanner:
             return
         left_last = self._last_ts(buf, a, m)
         right_last = last if last is not None and last[1] >= m else None
-        self._volume(vol, buf, a, m, start, left_last, src, path)
-        self._volume(vol, buf, m, b, left_last[0] if left_last else start, right_last, src, path)
+        n_left = self._count(vol, buf, a, m)
+        self._volume(vol, buf, a, m, start, left_last, src, path, n_left)
+        self._volume(vol, buf, m, b, left_last[0] if left_last else start, right_last, src, path, n - n_left)
 
     # -------------------------------------------------------- incidents
 
-    def _evidence(self, lst: list[Evidence], ev: Evidence) -> None:
-        if len(lst) < self._ev_n:
-            lst.append(ev)
-
     def _record(self, src: str, path: str, line_no: int, ts: float | None, cls: str, raw: bytes) -> None:
+        """Count one failure line. Redaction and evidence only for what is kept (a few lines per
+        finding); the grouping key comes from a cache keyed by the line with its digits masked."""
         sc = self.scan
         sc.incident_lines += 1
-        day = "undated" if ts is None else datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+        if ts is None:
+            day = "undated"
+        else:
+            dn = int(ts // 86400)
+            day = self._days.get(dn)
+            if day is None:
+                day = self._days[dn] = datetime.fromtimestamp(dn * 86400, UTC).strftime("%Y-%m-%d")
         sc.counts[(day, cls)] += 1
-        text = redact(raw[:600].decode("utf-8", "replace").rstrip("\r"))
-        ev = Evidence(src, path, line_no, ts, text[:400])
+        raw = raw[:600]
+        made: list[Evidence] = []
+
+        def keep(lst: list[Evidence]) -> None:
+            if len(lst) < self._ev_n:
+                if not made:
+                    text = redact(raw.decode("utf-8", "replace").rstrip("\r"))[:400]
+                    made.append(Evidence(src, path, line_no, ts, text))
+                lst.append(made[0])
+
         if ts is not None:
             times = sc.class_times.setdefault(cls, array("d"))
             if len(times) < MAX_TIMES_PER_CLASS:
                 times.append(ts)
-            hour = int(ts // 3600)
-            self._evidence(sc.hour_samples.setdefault((cls, hour), []), ev)
+            keep(sc.hour_samples.setdefault((cls, int(ts // 3600)), []))
         if cls == "xid":
             parsed = parse_xid(raw)
             if parsed:
@@ -509,52 +567,91 @@ class LogScanner:
                 if ts is not None:
                     st.first_ts = ts if st.first_ts is None else min(st.first_ts, ts)
                     st.last_ts = ts if st.last_ts is None else max(st.last_ts, ts)
-                self._evidence(st.samples, ev)
-        key = (cls, normalize_message(text))
+                keep(st.samples)
+        # normalize_message depends only on where digits are, not on their values: cache by the mask
+        masked = raw.translate(_DIGIT_MASK)
+        norm = self._norm_cache.get(masked)
+        if norm is None:
+            if len(self._norm_cache) > 20_000:
+                self._norm_cache.clear()
+            norm = self._norm_cache[masked] = normalize_message(raw.decode("utf-8", "replace"))
+        key = (cls, norm)
         rep = sc.repeats.get(key)
         if rep is None:
             if len(sc.repeats) >= self.cfg.max_distinct_messages:
                 sc.repeats_other += 1
                 return
-            rep = sc.repeats[key] = RepeatStat(cls, key[1])
+            # the key never leaves the process; what is shown is normalized after redaction
+            shown = normalize_message(redact(raw.decode("utf-8", "replace")))
+            rep = sc.repeats[key] = RepeatStat(cls, shown)
         rep.count += 1
         rep.sources.add(src)
         if ts is not None:
             rep.first_ts = ts if rep.first_ts is None else min(rep.first_ts, ts)
             rep.last_ts = ts if rep.last_ts is None else max(rep.last_ts, ts)
-        self._evidence(rep.samples, ev)
+        keep(rep.samples)
 
-    def _incidents(self, source: LogSource, path: str, buf: bytes, start_ts, line0: int, undated_ok: bool):
-        low = buf.lower()
-        starts: dict[int, int | None] = {}
-        for kw in KEYWORDS[source.kind]:
+    def _candidates(self, kind: str, buf: bytes) -> dict[int, int | None]:
+        """Line starts worth classifying: keyword lines (bulk request lines removed first) and 5xx lines."""
+        bulk = BULK_RES.get(kind)
+        text = bulk.sub(b"", buf) if bulk is not None else buf
+        low = text.lower()
+        found: set[int] = set()
+        for kw in KEYWORDS[kind]:
             i = low.find(kw)
             while i != -1:
-                s = low.rfind(b"\n", 0, i) + 1
-                starts.setdefault(s, None)
+                found.add(low.rfind(b"\n", 0, i) + 1)
                 e = low.find(b"\n", i)
                 if e == -1:
                     break
                 i = low.find(kw, e)
-        for rx in STATUS_RES[source.kind]:
+        starts: dict[int, int | None] = {}
+        if text is buf:
+            starts = dict.fromkeys(found)
+        else:  # bulk lines were emptied, the others kept whole and in order: find each in the original
+            pos, n = 0, len(buf)
+            for s in sorted(found):
+                e = text.find(b"\n", s)
+                line = text[s : (len(text) if e == -1 else e)]
+                if not line:
+                    continue
+                o = buf.find(line, pos)
+                while o != -1 and not (
+                    (o == 0 or buf[o - 1] == 10) and (o + len(line) == n or buf[o + len(line)] in b"\r\n")
+                ):
+                    o = buf.find(line, o + 1)
+                if o != -1:
+                    starts[o] = None
+                    pos = o + len(line)
+        for rx in STATUS_RES[kind]:
             for m in rx.finditer(buf):
                 starts[buf.rfind(b"\n", 0, m.start()) + 1] = int(m.group(1))
+        return starts
+
+    def _incidents(self, source: LogSource, path: str, buf: bytes, start_ts, line0: int, undated_ok: bool):
+        starts = self._candidates(source.kind, buf)
         if not starts:
             return
         prev, line_no = 0, line0
         wk0, wk1 = self._week
+        known_pos, known_ts = 0, start_ts  # the latest time established before known_pos
         for s in sorted(starts):
             line_no += buf.count(b"\n", prev, s)
             prev = s
             e = buf.find(b"\n", s)
             e = len(buf) if e == -1 else e
-            cls = classify_line(low[s:e], source.kind, starts[s])
+            cls = classify_line(buf[s:e].lower(), source.kind, starts[s])
             if cls is None:
                 continue
             ts = self._line_ts(buf, s, e)
             if ts is None:
-                before = self._last_ts(buf, 0, s)
-                ts = before[0] if before else start_ts
+                before = self._last_ts(buf, known_pos, s) if s > known_pos else None
+                if before is not None:
+                    known_ts = before[0]
+                known_pos = s
+                ts = known_ts
+            else:
+                known_pos, known_ts = e, ts
             if ts is None:
                 if not undated_ok:
                     continue
@@ -580,6 +677,7 @@ class LogScanner:
 
     def scan_file(self, source: LogSource, path: str, vol: SourceVolume | None) -> FileStat:
         stat = FileStat(source.name, path)
+        self._ts = TS_RES[source.kind]
         self.scan.files.append(stat)
         try:
             undated_ok = os.stat(path).st_mtime >= self.window.start_s

@@ -7,7 +7,7 @@ real blobs (real sha256 names) and a manifest from a "registry" directory into t
 /api/copy copy a manifest, /api/delete remove one, so API and disk agree as they do in Ollama.
 A model can be marked broken (by manifest digest): generating with it fails with Ollama's 500.
 
-Why a service script (``python -m tests.models_fixtures restart DIR``): a promotion restarts the
+Why a service script (``python -m tests.models_service restart DIR``): a promotion restarts the
 server through its configured command, like ``systemctl restart llama``: the old process is
 stopped (SIGTERM, waited for), a new one started detached with ``--model`` on the active
 symlink. The command returns once the new process is spawned; readiness is the caller's
@@ -20,8 +20,6 @@ import contextlib
 import hashlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -32,6 +30,7 @@ import pytest
 
 from llm_upkeep.models.store import list_models, manifest_path, parse_model_name, write_manifest, write_model
 from llm_upkeep.sim.llm_server import SimBehavior, SimServer
+from tests.models_service import service_start, service_stop
 
 ALIAS = "chat:active"
 
@@ -53,6 +52,7 @@ class StoreSimServer(SimServer):
         self.store = Path(store)
         self.registry_dir = Path(registry_dir)
         self.broken: set[str] = set()  # manifest hex digests whose generation fails
+        self.copy_failures = 0  # the next N /api/copy calls fail with a 500 (a transient fault)
 
     def _manifest_bytes(self, digest_hex: str) -> tuple[bytes, Path] | None:
         for root in (self.store, self.registry_dir):
@@ -79,6 +79,14 @@ class StoreSimServer(SimServer):
                         os.replace(tmp, dst)
             write_manifest(self.store, name, data)
         super()._install(name, digest)
+
+    async def _ollama_copy(self, req, writer) -> bool:
+        if self.copy_failures > 0:
+            self.copy_failures -= 1
+            return await self._json(
+                writer, 500, {"error": "simulated: write manifest: no space left on device"}
+            )
+        return await super()._ollama_copy(req, writer)
 
     async def _ollama_delete(self, req, writer) -> bool:
         body = req.json if isinstance(req.json, dict) else {}
@@ -110,13 +118,19 @@ class OllamaLab:
     v2_digest: str  # manifest hex of the candidate in the registry (llama3:8b-v2)
 
     def write_config(self, extra: str = "") -> Path:
+        (self.tmp / "tiny-suite.yaml").write_text(
+            "name: tiny\nmax_tokens: 8\nprompts:\n"
+            + "".join(f"  - id: p{i}\n    prompt: item {i}\n    checks: [{{type: contains, value: fox}}]\n"
+                      for i in range(4))
+        )  # fmt: skip
         self.config_path.write_text(
             f'state_dir = "{self.tmp / "state"}"\n'
             f'[[endpoints]]\nname = "prod"\napi = "ollama"\nurl = "{self.prod.url}"\nmodel = "{ALIAS}"\n'
             "timeout_s = 10.0\n"
             f'[[endpoints]]\nname = "staging"\napi = "ollama"\nurl = "{self.staging.url}"\n'
             'model = "llama3:8b-v1"\nstaging = true\ntimeout_s = 10.0\n'
-            '[benchmark]\nrepeats = 2\nwarmup = 1\nmax_tokens = 8\n'
+            '[benchmark]\nrepeats = 3\nwarmup = 1\nmax_tokens = 8\nsuite = "tiny-suite.yaml"\n'
+            '[alerts]\nslack_webhook_url_env = "MODELS_TEST_SLACK"\n'
             f'[models]\nollama_models_dir = "{self.store}"\nprobe_timeout_s = 3.0\nprobe_interval_s = 0.1\n'
             "approval_poll_s = 1.0\n" + extra
         )
@@ -154,66 +168,6 @@ def ollama_lab(tmp_path) -> Iterator[OllamaLab]:
 # ---------------------------------------------------------------- llama.cpp as a service
 
 
-def _service_state(d: Path) -> dict:
-    return json.loads((d / "service.json").read_text())
-
-
-def _pid_alive(pid: int) -> bool:
-    """Running (a zombie, killed but not yet reaped by its parent, counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def service_stop(d: Path, timeout_s: float = 10.0) -> None:
-    pidfile = d / "pid"
-    if not pidfile.exists():
-        return
-    pid = int(pidfile.read_text())
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)  # our own child (when started from this process)
-            if done:
-                break
-        except ChildProcessError:
-            if not _pid_alive(pid):
-                break
-        time.sleep(0.02)
-    else:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-    pidfile.unlink()
-
-
-def service_start(d: Path) -> int:
-    st = _service_state(d)
-    log = open(d / "server.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", st["model"], "--host", "127.0.0.1",
-         "--port", str(st["port"]), "--n_ctx", "512", "--model_alias", st["alias"]],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )  # fmt: skip
-    (d / "pid").write_text(str(proc.pid))
-    return proc.pid
-
-
-def service_restart(d: Path) -> int:
-    service_stop(d)
-    return service_start(d)
-
-
 class LlamaService:
     """The handle a test holds: the state dir, the URL, the restart command for the config."""
 
@@ -230,7 +184,7 @@ class LlamaService:
 
     @property
     def restart_command(self) -> list[str]:
-        return [sys.executable, "-m", "tests.models_fixtures", "restart", str(self.dir)]
+        return [sys.executable, "-m", "tests.models_service", "restart", str(self.dir)]
 
     def start(self) -> LlamaService:
         service_start(self.dir)
@@ -250,20 +204,6 @@ class LlamaService:
                         return
                 time.sleep(0.05)
         raise TimeoutError(f"llama.cpp service not ready:\n{(self.dir / 'server.log').read_text()[-3000:]}")
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2 or args[0] not in ("start", "stop", "restart"):
-        print("usage: python -m tests.models_fixtures start|stop|restart DIR", file=sys.stderr)
-        return 2
-    d = Path(args[1])
-    {"start": service_start, "stop": service_stop, "restart": service_restart}[args[0]](d)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
 
 
 __all__ = ["ALIAS", "LlamaService", "OllamaLab", "StoreSimServer", "fake_weights", "parse_model_name"]

@@ -45,9 +45,24 @@ def write_config(tmp_path: Path, extra: str = "") -> Path:
 @pytest.fixture
 def store_cfg(tmp_path):
     store = tmp_path / "ollama"
-    a = write_model(store, "llama3:8b", weights(1), extra_layers=[("application/vnd.ollama.image.template", b"{{ .Prompt }}")])
-    b = write_model(store, "llama3:8b-v2", weights(2), extra_layers=[("application/vnd.ollama.image.template", b"{{ .Prompt }}")])
-    write_model(store, "chat:active", weights(1), extra_layers=[("application/vnd.ollama.image.template", b"{{ .Prompt }}")])
+    a = write_model(
+        store,
+        "llama3:8b",
+        weights(1),
+        extra_layers=[("application/vnd.ollama.image.template", b"{{ .Prompt }}")],
+    )
+    b = write_model(
+        store,
+        "llama3:8b-v2",
+        weights(2),
+        extra_layers=[("application/vnd.ollama.image.template", b"{{ .Prompt }}")],
+    )
+    write_model(
+        store,
+        "chat:active",
+        weights(1),
+        extra_layers=[("application/vnd.ollama.image.template", b"{{ .Prompt }}")],
+    )
     return load_config(write_config(tmp_path)), store, a, b
 
 
@@ -61,7 +76,10 @@ def flip_byte(path: Path, offset: int) -> None:
 
 def test_store_layout_and_names(tmp_path):
     n = parse_model_name("llama3")
-    assert n.manifest_relpath == "manifests/registry.ollama.ai/library/llama3/latest" and n.short == "llama3:latest"
+    assert (
+        n.manifest_relpath == "manifests/registry.ollama.ai/library/llama3/latest"
+        and n.short == "llama3:latest"
+    )
     assert parse_model_name("user/m:q4").manifest_relpath == "manifests/registry.ollama.ai/user/m/q4"
     assert parse_model_name("host.io:5000/ns/m:t").short == "host.io:5000/ns/m:t"
     m = write_model(tmp_path, "llama3:8b", weights(3, 1000))
@@ -86,7 +104,9 @@ def test_clean_store_passes_without_and_with_pins(store_cfg):
     assert [la.digest for la in tags["llama3:8b-v2"].layers] == [la.digest for la in b.layers]
     # Human-readable TOML next to the config file.
     text = Path(pinned.lock_file).read_text()
-    assert Path(pinned.lock_file).parent == Path(cfg.source).parent and "[[endpoints.ollama-main.tags]]" in text
+    assert (
+        Path(pinned.lock_file).parent == Path(cfg.source).parent and "[[endpoints.ollama-main.tags]]" in text
+    )
     rep = verify_models(cfg)
     assert rep.ok and rep.endpoints[0].pinned and rep.endpoints[0].models == 3
 
@@ -167,7 +187,9 @@ def test_files_store_pins_and_verifies(tmp_path):
     by_kind = {p.kind: p for p in rep.problems}
     assert set(by_kind) == {"digest", "extra"}
     assert by_kind["digest"].file == str(shard_dir / "model-00001.safetensors")
-    assert by_kind["digest"].actual == "sha256:" + sha256_file(str(shard_dir / "model-00001.safetensors")).sha256
+    assert (
+        by_kind["digest"].actual == "sha256:" + sha256_file(str(shard_dir / "model-00001.safetensors")).sha256
+    )
 
 
 def test_hasher_reads_each_file_once(tmp_path):

@@ -526,10 +526,10 @@ async def undo_switch(
     except SwitchError as exc:
         return SwitchResult(endpoint=m.name, action="auto-rollback", ok=False, to_version=step.from_version,
                             detail=f"restore failed: {exc}")  # fmt: skip
-    return await _finish(cfg, m, back, http, t0=t0, undoes=None, reason=reason)
+    return await finish_switch(cfg, m, back, http, t0=t0, undoes=None, reason=reason)
 
 
-async def _finish(
+async def finish_switch(
     cfg: Config, m: Managed, step: SwitchStep, http: httpx.AsyncClient, *, t0: float, undoes: str | None,
     reason: str,
 ) -> SwitchResult:  # fmt: skip
@@ -598,7 +598,7 @@ async def promote(
         step = await switch_to(
             cfg, m, to, http, action="promote", reason=reason or "by hand", dry_run=dry_run
         )
-        res = await _finish(cfg, m, step, http, t0=t0, undoes=None, reason=reason)
+        res = await finish_switch(cfg, m, step, http, t0=t0, undoes=None, reason=reason)
         if not res.ok and not dry_run and auto_rollback:
             back = await undo_switch(cfg, m, step, http, reason=f"promotion of {to} failed: {res.detail}")
             res.rolled_back = back.ok
@@ -644,7 +644,7 @@ async def rollback(
     async with make_http_client() as http:
         step = await switch_to(cfg, m, target, http, action="rollback", reason=reason or "by hand",
                                dry_run=dry_run, extra_budget=1)  # fmt: skip
-        res = await _finish(cfg, m, step, http, t0=t0, undoes=undoes, reason=reason)
+        res = await finish_switch(cfg, m, step, http, t0=t0, undoes=undoes, reason=reason)
     return res
 
 

@@ -1,0 +1,179 @@
+"""The evaluate-model and rollback-model flows end to end, against the store-backed Ollama simulator,
+with approval given (or denied) through the Prefect API while the flow is paused."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from llm_upkeep.models.store import read_manifest
+from llm_upkeep.sim.slack_sink import SlackSink
+from tests.models_fixtures import ALIAS
+
+pytestmark = pytest.mark.prefect
+
+CANDIDATE = "llama3:8b-v2"
+
+
+@pytest.fixture
+def slack(monkeypatch):
+    with SlackSink() as sink:
+        monkeypatch.setenv("MODELS_TEST_SLACK", sink.webhook_url)
+        yield sink
+
+
+class Approver(threading.Thread):
+    """Waits for the evaluate-model run to pause, then answers through the Prefect API."""
+
+    def __init__(self, approve: bool, note: str):
+        super().__init__(daemon=True)
+        self.answer = {"approve": approve, "note": note}
+        self.flow_run_id = None
+        self.description = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        from prefect import get_client
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+        from prefect.client.schemas.objects import StateType
+        from prefect.flow_runs import resume_flow_run
+
+        try:
+            flt = FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+            )
+            with get_client(sync_client=True) as c:
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    runs = [r for r in c.read_flow_runs(flow_run_filter=flt)]
+                    if runs:
+                        run = runs[0]
+                        self.flow_run_id = run.id
+                        keyset = run.state.state_details.run_input_keyset
+                        assert keyset, "the pause must ask for input (the UI form)"
+                        try:  # the form's schema and text are saved just after the pause
+                            c.read_flow_run_input(run.id, keyset["schema"])
+                            self.description = c.read_flow_run_input(run.id, keyset["description"])
+                        except Exception:
+                            time.sleep(0.2)
+                            continue
+                        resume_flow_run(run.id, run_input=self.answer)
+                        return
+                    time.sleep(0.2)
+                raise TimeoutError("the flow never paused for approval")
+        except BaseException as exc:  # surfaced by the test
+            self.error = exc
+
+
+def evaluate(lab, **kw):
+    from flows.evaluate_model import evaluate_model
+
+    return asyncio.run(
+        evaluate_model(candidate=CANDIDATE, endpoint="prod", config_path=str(lab.config_path), **kw)
+    )
+
+
+def artifact(key: str):
+    from prefect import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as c:
+        arts = c.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+    return arts[0] if arts else None
+
+
+def test_manual_approval_through_the_api_promotes(prefect_harness, ollama_lab, slack):
+    approver = Approver(True, "benchmarks look fine")
+    approver.start()
+    r = evaluate(ollama_lab)
+    approver.join(10)
+    assert approver.error is None, approver.error
+    assert r.status == "promoted", r.detail
+    assert r.decision.by == "person" and r.decision.note == "benchmarks look fine"
+    assert "Promote `llama3:8b-v2` on `prod`?" in approver.description
+    assert [p.endpoint for p in r.pulls] == ["staging", "prod"]
+    assert r.verification.ok and r.verification.files == 3
+    assert r.benchmark.compared and "measured on prod now" in r.benchmark.reference
+    assert r.switch.ok and r.switch.to_digest == "sha256:" + ollama_lab.v2_digest
+    # Served model and store agree: the candidate is live; the old one kept under its own tag.
+    assert ollama_lab.prod.behavior.digest == ollama_lab.v2_digest
+    assert read_manifest(ollama_lab.store, ALIAS).digest == "sha256:" + ollama_lab.v2_digest
+    prog = artifact("model-pull-prod-llama3-8b-v2")
+    assert prog is not None and prog.type == "progress" and float(prog.data) == 100.0
+    md = artifact("model-evaluation-prod")
+    assert md is not None and "Candidate `llama3:8b-v2` on staging `staging`" in md.data
+    assert any("PROMOTED" in m.get("text", "") for m in slack.messages)
+
+
+def test_denied_approval_is_a_clean_rejection(prefect_harness, ollama_lab, slack):
+    approver = Approver(False, "wait for the next quantization")
+    approver.start()
+    r = evaluate(ollama_lab)
+    approver.join(10)
+    assert approver.error is None, approver.error
+    assert r.status == "rejected" and r.switch is None
+    assert r.decision.note == "wait for the next quantization"
+    assert ollama_lab.prod.behavior.digest == ollama_lab.v1_digest
+    assert read_manifest(ollama_lab.store, ALIAS).digest == "sha256:" + ollama_lab.v1_digest
+    assert any("REJECTED" in m.get("text", "") for m in slack.messages)
+
+
+def test_auto_policy_does_not_promote_a_regression(prefect_harness, ollama_lab, slack):
+    ollama_lab.staging.behavior.slowdown = 4.0
+    r = evaluate(ollama_lab, approval="auto")
+    assert r.status == "not_promoted", r.detail
+    assert r.benchmark.status == "regression" and r.benchmark.regressions
+    assert "ttft" in r.decision.note
+    assert ollama_lab.prod.behavior.digest == ollama_lab.v1_digest
+
+
+def test_failed_post_promotion_probe_rolls_back(prefect_harness, ollama_lab, slack):
+    ollama_lab.prod.broken.add(ollama_lab.v2_digest)
+    r = evaluate(ollama_lab, approval="auto")
+    assert r.status == "rolled_back", r.detail
+    assert r.switch is not None and not r.switch.ok and "http_5xx" in r.switch.ready.last_error
+    assert r.rollback is not None and r.rollback.ok, r.rollback
+    # The served model is the old one again.
+    assert ollama_lab.prod.behavior.digest == ollama_lab.v1_digest
+    assert read_manifest(ollama_lab.store, ALIAS).digest == "sha256:" + ollama_lab.v1_digest
+    assert any("ROLLED BACK" in m.get("text", "") for m in slack.messages)
+
+
+def test_a_retry_resumes_where_the_run_stopped(prefect_harness, ollama_lab, slack):
+    from flows.evaluate_model import evaluate_model
+
+    ollama_lab.prod.copy_failures = 1  # the first promotion attempt fails: the flow run fails, then retries
+    flow = evaluate_model.with_options(retries=1, retry_delay_seconds=0)
+    r = asyncio.run(flow(candidate=CANDIDATE, endpoint="prod", config_path=str(ollama_lab.config_path),
+                         approval="auto"))  # fmt: skip
+    assert r.status == "promoted", r.detail
+    assert ollama_lab.prod.copy_failures == 0
+    pulls = [q for q in ollama_lab.prod.requests if q["path"] == "/api/pull"]
+    assert len(pulls) == 1, "the pull finished in the first attempt and was not repeated"
+    bench = [q for q in ollama_lab.staging.requests
+             if q["path"] == "/api/chat" and (q["json"] or {}).get("model") == CANDIDATE]  # fmt: skip
+    assert len(bench) == 1 + 3 * 4, "the benchmark (1 warm-up + 3 x 4 prompts) ran once"
+
+
+def test_rollback_flow_reports_its_seconds(prefect_harness, ollama_lab, slack):
+    from flows.rollback_model import rollback_model_flow
+    from llm_upkeep.config import load_config
+    from llm_upkeep.models.promote import promote_model
+
+    cfg = load_config(ollama_lab.config_path)
+
+    async def pull():
+        from llm_upkeep.clients import OllamaClient, make_http_client
+
+        async with make_http_client() as http:
+            return [p async for p in OllamaClient(cfg.endpoint("prod"), http).pull(CANDIDATE)]
+
+    asyncio.run(pull())
+    assert promote_model(cfg, CANDIDATE, endpoint="prod").ok
+    res = asyncio.run(rollback_model_flow(endpoint="prod", config_path=str(ollama_lab.config_path)))
+    assert res.ok and res.action == "rollback" and res.seconds > 0
+    assert ollama_lab.prod.behavior.digest == ollama_lab.v1_digest
+    assert any("rollback on prod: OK" in m.get("text", "") for m in slack.messages)

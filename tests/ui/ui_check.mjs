@@ -1,0 +1,59 @@
+// Drives Debian's headless Chromium through the Prefect UI for tests/test_ui_browser.py.
+// Usage: node ui_check.mjs SPEC.json  -> prints one JSON object (what each page showed).
+// SPEC: {base, chromium, userDataDir, screenshotDir, timeoutMs,
+//        pages: [{name, path, expect: [text...], table: bool, screenshot: bool}]}
+import { readFileSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+
+const spec = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const timeout = spec.timeoutMs ?? 30000;
+const result = { pages: [], console_errors: [] };
+
+const context = await chromium.launchPersistentContext(spec.userDataDir, {
+  executablePath: spec.chromium,
+  headless: true,
+  viewport: { width: 1440, height: 1000 },
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync',
+         '--disable-dev-shm-usage'],
+});
+try {
+  const page = context.pages()[0] ?? await context.newPage();
+  page.setDefaultTimeout(timeout);
+  page.on('console', (m) => { if (m.type() === 'error') result.console_errors.push(m.text().slice(0, 300)); });
+  for (const p of spec.pages) {
+    const out = { name: p.name, url: spec.base + p.path, found: {}, table_rows: null, text: '' };
+    const t0 = Date.now();
+    try {
+      await page.goto(out.url, { waitUntil: 'domcontentloaded' });
+      for (const text of p.expect ?? []) {
+        try {
+          await page.getByText(text, { exact: false }).first().waitFor({ state: 'visible', timeout });
+          out.found[text] = true;
+        } catch {
+          out.found[text] = false;
+        }
+      }
+      if (p.table) {
+        try {
+          await page.locator('table tbody tr').first().waitFor({ state: 'visible', timeout });
+        } catch { /* counted as 0 below */ }
+        out.table_rows = await page.locator('table tbody tr').count();
+        out.table_headers = await page.locator('table thead th').allInnerTexts();
+      }
+      await page.waitForTimeout(500); // let charts and fonts settle for the screenshot
+      out.text = (await page.locator('body').innerText()).slice(0, 4000);
+      if (p.screenshot) {
+        out.screenshot = `${spec.screenshotDir}/${p.name}.png`;
+        await page.screenshot({ path: out.screenshot, fullPage: false });
+      }
+    } catch (e) {
+      out.error = String(e).slice(0, 500);
+    }
+    out.seconds = (Date.now() - t0) / 1000;
+    result.pages.push(out);
+  }
+} finally {
+  await context.close();
+}
+process.stdout.write(JSON.stringify(result) + '\n');

@@ -51,50 +51,43 @@ def _failures(ts: datetime, i: int) -> list[str]:
     ]
 
 
-def _write_ollama(path: Path, target: int, t0: datetime, span_s: float) -> None:
-    per_line = 118
-    n = target // per_line
+def _ollama_line(i: int, ts: datetime) -> str:
+    if i % 1000 == 999:
+        return _failures(ts, i)[i % 5]
+    if i % 20 == 0:
+        return (f'time={ts:%Y-%m-%dT%H:%M:%S}.000Z level=INFO source=server.go:{i % 900} '
+                f'msg="llm request" model=llama3 tokens={i % 500}\n')  # fmt: skip
+    return (f"[GIN] {ts:%Y/%m/%d - %H:%M:%S} | {200 if i % 97 else 400} | {(i % 9000) / 1000:>10.6f}s"
+            f' | {"10.0." + str(i % 4) + "." + str(i % 250):>15} | POST     "/api/chat"\n')  # fmt: skip
+
+
+def _vllm_line(i: int, ts: datetime) -> str:
+    if i % 1000 == 500:
+        return _failures(ts, i)[(i // 1000) % 5]
+    if i % 50 == 0:
+        return (f"INFO {ts:%m-%d %H:%M:%S} [loggers.py:116] Engine 000: Avg prompt throughput: {i % 900}.0 "
+                f"tokens/s, Running: {i % 8} reqs, GPU KV cache usage: {i % 90}.0%\n")  # fmt: skip
+    return (f'INFO:     10.0.1.{i % 250}:{30000 + i % 30000} - "POST /v1/chat/completions HTTP/1.1" '
+            f"{200 if i % 113 else 503} OK\n")  # fmt: skip
+
+
+def _jsonl_line(i: int, ts: datetime) -> str:
+    err = ', "error": "upstream timeout"' if i % 1500 == 7 else ""
+    status = 504 if err else (200 if i % 211 else 502)
+    return (f'{{"ts": "{ts:%Y-%m-%dT%H:%M:%S}.{i % 1000:03d}Z", "request_id": "{i:032x}", "client": '
+            f'"10.0.2.{i % 250}", "model": "llama3:8b", "status": {status}, "latency_ms": {i % 9000}, '
+            f'"prompt_tokens": {i % 2000}{err}}}\n')  # fmt: skip
+
+
+def _write(path: Path, line, target: int, t0: datetime, span_s: float, gz: bool = False) -> None:
+    """About `target` bytes of lines spread evenly over the span (line count from a sample of lengths)."""
+    avg = sum(len(line(i, t0)) for i in range(5000)) / 5000
+    n = int(target / avg)
     step = span_s / n
-    with open(path, "w", buffering=1 << 20) as f:
+    f = gzip.open(path, "wt", compresslevel=1) if gz else open(path, "w", buffering=1 << 20)
+    with f:
         for i in range(n):
-            ts = t0 + timedelta(seconds=i * step)
-            if i % 1000 == 999:
-                f.write(_failures(ts, i)[i % 5])
-            elif i % 20 == 0:
-                f.write(f'time={ts:%Y-%m-%dT%H:%M:%S}.000Z level=INFO source=server.go:{i % 900} '
-                        f'msg="llm request" model=llama3 tokens={i % 500}\n')  # fmt: skip
-            else:
-                f.write(f"[GIN] {ts:%Y/%m/%d - %H:%M:%S} | {200 if i % 97 else 400} | {(i % 9000) / 1000:>10.6f}s"
-                        f' | {"10.0." + str(i % 4) + "." + str(i % 250):>15} | POST     "/api/chat"\n')  # fmt: skip
-
-
-def _write_vllm(path: Path, target: int, t0: datetime, span_s: float) -> None:
-    n = target // 95
-    step = span_s / n
-    with open(path, "w", buffering=1 << 20) as f:
-        for i in range(n):
-            ts = t0 + timedelta(seconds=i * step)
-            if i % 1000 == 500:
-                f.write(_failures(ts, i)[(i // 1000) % 5])
-            elif i % 50 == 0:
-                f.write(f"INFO {ts:%m-%d %H:%M:%S} [loggers.py:116] Engine 000: Avg prompt throughput: {i % 900}.0 "
-                        f"tokens/s, Running: {i % 8} reqs, GPU KV cache usage: {i % 90}.0%\n")  # fmt: skip
-            else:
-                f.write(f'INFO:     10.0.1.{i % 250}:{30000 + i % 30000} - "POST /v1/chat/completions HTTP/1.1" '
-                        f"{200 if i % 113 else 503} OK\n")  # fmt: skip
-
-
-def _write_jsonl_gz(path: Path, target: int, t0: datetime, span_s: float) -> None:
-    n = target // 190
-    step = span_s / n
-    with gzip.open(path, "wt", compresslevel=1) as f:
-        for i in range(n):
-            ts = t0 + timedelta(seconds=i * step)
-            err = ', "error": "upstream timeout"' if i % 1500 == 7 else ""
-            status = 504 if err else (200 if i % 211 else 502)
-            f.write(f'{{"ts": "{ts:%Y-%m-%dT%H:%M:%S}.{i % 1000:03d}Z", "request_id": "{i:032x}", "client": '
-                    f'"10.0.2.{i % 250}", "model": "llama3:8b", "status": {status}, "latency_ms": {i % 9000}, '
-                    f'"prompt_tokens": {i % 2000}{err}}}\n')  # fmt: skip
+            f.write(line(i, t0 + timedelta(seconds=i * step)))
 
 
 def _write_kernel(path: Path, t0: datetime) -> None:
@@ -117,9 +110,9 @@ def generate(d: Path, size_mb: int) -> list[Path]:
     t0 = WEEK_END - timedelta(days=7) + timedelta(minutes=1)
     span = 7 * 86400 - 120.0
     t = time.monotonic()
-    _write_ollama(files[0], int(total * 0.45), t0, span)
-    _write_vllm(files[1], int(total * 0.30), t0, span)
-    _write_jsonl_gz(files[2], int(total * 0.25), t0, span)
+    _write(files[0], _ollama_line, int(total * 0.45), t0, span)
+    _write(files[1], _vllm_line, int(total * 0.30), t0, span)
+    _write(files[2], _jsonl_line, int(total * 0.25), t0, span, gz=True)
     _write_kernel(files[3], t0)
     for f in files:
         end = WEEK_END.timestamp() - 60

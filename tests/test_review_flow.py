@@ -59,7 +59,9 @@ def read_artifacts(keys):
     return {a.key: a for a in arts}
 
 
-def test_weekly_review_with_planted_trouble(prefect_harness, planted_week, registry, slack, nvml, tmp_path):
+def test_weekly_review_with_planted_trouble(
+    prefect_harness, planted_week, registry, slack, nvml, tmp_path, capsys
+):
     from flows.weekly_review import weekly_review
 
     state = tmp_path / "state"
@@ -104,6 +106,14 @@ def test_weekly_review_with_planted_trouble(prefect_harness, planted_week, regis
     text = json.dumps(msg)
     assert "Weekly LLM review: degraded" in text and "XID 79" in text and "GPU temperatures" in text
     assert result.alerts[0].status == "sent"
+
+    # the plain-text CLI output names the chores and the findings with one evidence line each
+    from llm_upkeep.review.cli import _print_review
+
+    _print_review(result)
+    out = capsys.readouterr().out
+    assert out.startswith("weekly-review: DEGRADED (2026-11-23 to 2026-11-30 UTC")
+    assert "ALERT gpu_temperature" in out and "[alert] XID 79" in out and planted_week.xid_line in out
 
     # the checks went into the history
     df = history.read_checks(state)

@@ -265,16 +265,24 @@ def test_timestamp_formats_and_year_inference():
         m = TS_RES[kind].match(line.encode())
         return datetime.fromtimestamp(sc.parse_ts(m), UTC)
 
-    assert ts("ollama", "time=2026-12-30T10:00:00.250+02:00 level=INFO") == datetime(2026, 12, 30, 8, 0, 0, 250000, UTC)
+    assert ts("ollama", "time=2026-12-30T10:00:00.250+02:00 level=INFO") == datetime(
+        2026, 12, 30, 8, 0, 0, 250000, UTC
+    )
     assert ts("ollama", "time=2026-12-30T10:00:00Z level=INFO") == datetime(2026, 12, 30, 10, tzinfo=UTC)
-    assert ts("ollama", "[GIN] 2026/12/30 - 10:00:00 | 200 |") == datetime(2026, 12, 30, 9, tzinfo=UTC)  # Berlin
+    assert ts("ollama", "[GIN] 2026/12/30 - 10:00:00 | 200 |") == datetime(
+        2026, 12, 30, 9, tzinfo=UTC
+    )  # Berlin
     assert ts("ollama", "Dec 31 23:30:00 h ollama[7]: [GIN] 2027/01/01 - 00:30:00 | 200") == datetime(
         2026, 12, 31, 22, 30, tzinfo=UTC
     )  # the journald prefix wins; Dec 31 is last year's
     assert ts("kernel", "Jan  2 10:00:00 host kernel: x") == datetime(2027, 1, 2, 9, tzinfo=UTC)
-    assert ts("kernel", "2027-01-02T10:00:00.5+00:00 host kernel: x") == datetime(2027, 1, 2, 10, 0, 0, 500000, UTC)
+    assert ts("kernel", "2027-01-02T10:00:00.5+00:00 host kernel: x") == datetime(
+        2027, 1, 2, 10, 0, 0, 500000, UTC
+    )
     assert ts("vllm", "WARNING 12-31 10:00:00 [x.py:1] y") == datetime(2026, 12, 31, 9, tzinfo=UTC)
-    assert ts("llamacpp", '{"timestamp":1798700000,"level":"INFO"}') == datetime.fromtimestamp(1798700000, UTC)
+    assert ts("llamacpp", '{"timestamp":1798700000,"level":"INFO"}') == datetime.fromtimestamp(
+        1798700000, UTC
+    )
     assert ts("jsonl", '{"id": 1, "ts": "2026-12-30T10:00:00Z"}') == datetime(2026, 12, 30, 10, tzinfo=UTC)
     assert ts("jsonl", '{"id": 1, "time": 1798700000.5}') == datetime.fromtimestamp(1798700000.5, UTC)
     assert TS_RES["vllm"].match(b'INFO:     127.0.0.1:5 - "POST /v1 HTTP/1.1" 200 OK') is None
@@ -290,3 +298,27 @@ def test_bursts_and_robust_z():
     # constant baseline: MAD 0 falls back to Poisson noise, so +3 is not an anomaly
     z, _, _ = robust_z(103, [100] * 10)
     assert abs(z) < 1
+
+
+def test_secrets_in_log_lines_never_reach_the_report(tmp_path, monkeypatch):
+    from llm_upkeep.configbase import resolve_secret
+
+    monkeypatch.setenv("TEST_REVIEW_KEY", "sk-live-9f8e7d6c5b4a39281706")
+    secret = resolve_secret("TEST_REVIEW_KEY", key="x")
+    path = tmp_path / "server.log"
+    t0 = WINDOW.start + timedelta(days=1)
+    lines = [
+        f'time={t0 + timedelta(minutes=i):%Y-%m-%dT%H:%M:%S}.000Z level=ERROR msg="upstream timed out" '
+        f'auth="Bearer abcdefghijklmnop{i}" key={secret}\n'
+        for i in range(12)
+    ]
+    path.write_text("".join(lines))
+    os.utime(path, (WINDOW.end.timestamp() - 60,) * 2)
+    r = review_error_logs(
+        ReviewConfig(sources=[{"name": "o", "kind": "ollama", "paths": [str(path)]}]), WINDOW
+    )
+    (rep,) = [f for f in r.findings if f.kind == "repeated"]
+    assert rep.count == 12
+    dumped = r.model_dump_json() + report_of(r)
+    assert secret not in dumped and "abcdefghijklmnop" not in dumped
+    assert "***" in rep.evidence[0]

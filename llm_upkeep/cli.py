@@ -98,7 +98,10 @@ def cmd_config_check(args) -> int:
 # ---------------------------------------------------------------- parser
 
 # Feature modules register their commands here: (module, function(subparsers)).
-RUN_REGISTRARS: list[tuple[str, str]] = []
+RUN_REGISTRARS: list[tuple[str, str]] = [
+    ("llm_upkeep.review.cli", "add_run_weekly_review"),
+    ("llm_upkeep.review.cli", "add_run_gpu_sampling"),
+]
 TOP_REGISTRARS: list[tuple[str, str]] = []
 
 

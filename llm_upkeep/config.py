@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from llm_upkeep.backup.config import BackupConfig
 from llm_upkeep.configbase import ConfigError, PositiveFloat, Section, resolve_secret
+from llm_upkeep.review.config import ReviewConfig
 
 ENV_CONFIG = "LLM_UPKEEP_CONFIG"
 DEFAULT_CONFIG_NAME = "llm-upkeep.toml"
@@ -184,6 +185,7 @@ class Config(Section):
     alerts: AlertsConfig = Field(default_factory=AlertsConfig, description="Slack alerting.")
     restart: RestartConfig = Field(default_factory=RestartConfig, description="Guarded restart.")
     gpu: GpuConfig = Field(default_factory=GpuConfig, description="GPU telemetry.")
+    review: ReviewConfig = Field(default_factory=ReviewConfig, description="Weekly review chores.")
     backup: BackupConfig = Field(default_factory=BackupConfig, description="Monthly backup to S3.")
 
     # Set by load_config; not a TOML key.

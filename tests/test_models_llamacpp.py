@@ -90,3 +90,68 @@ def test_broken_candidate_rolls_back_real_llamacpp(llama_lab, tmp_path):
     assert not res.ok and res.rolled_back, res.detail
     assert read_symlink(link) == str(v1)
     assert res.rollback["ok"] and res.rollback["ready"]["ok"]
+
+
+@pytest.mark.prefect
+def test_evaluate_model_files_store_end_to_end(prefect_harness, tmp_path, tiny_gguf_factory, monkeypatch):
+    """A GGUF path outside versions_dir: copied in, checked against the publisher's sha256, staged on
+    the staging server (its own link, restarted), benchmarked, approved through the API, promoted."""
+    import asyncio
+    import hashlib
+
+    from flows.evaluate_model import evaluate_model
+    from tests.test_models_flow import Approver
+
+    why = llamacpp_missing()
+    if why:
+        pytest.skip(why)
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    v1 = versions / "tiny-v1.gguf"
+    shutil.copyfile(tiny_gguf_factory(1), v1)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    cand = downloads / "tiny-v2.gguf"
+    shutil.copyfile(tiny_gguf_factory(2), cand)
+    sha = hashlib.sha256(cand.read_bytes()).hexdigest()
+    links = {n: tmp_path / f"active-{n}.gguf" for n in ("prod", "staging")}
+    svcs = {}
+    for n, link in links.items():
+        swap_symlink(link, v1)
+        svcs[n] = LlamaService(tmp_path / f"svc-{n}", link, free_port())
+    (tmp_path / "tiny-suite.yaml").write_text(
+        "name: tiny\nmax_tokens: 6\nprompts:\n  - id: p0\n    prompt: hello\n    checks: [{type: regex, pattern: '.'}]\n"
+    )
+    text = f'state_dir = "{tmp_path / "state"}"\n'
+    for n, svc in svcs.items():
+        text += (f'[[endpoints]]\nname = "{n}"\napi = "openai"\nurl = "{svc.url}"\nmodel = "tiny"\n'
+                 f"timeout_s = 30.0\nstaging = {'true' if n == 'staging' else 'false'}\n")  # fmt: skip
+    text += '[benchmark]\nrepeats = 2\nwarmup = 1\nmax_tokens = 6\nsuite = "tiny-suite.yaml"\n'
+    text += "[models]\nprobe_timeout_s = 60.0\nprobe_interval_s = 0.05\napproval_poll_s = 1.0\n"
+    for n, svc in svcs.items():
+        cmd = ", ".join(f'"{a}"' for a in svc.restart_command)
+        text += (f'[[models.endpoints]]\nendpoint = "{n}"\nversions_dir = "{versions}"\n'
+                 f'active_link = "{links[n]}"\nrestart_command = [{cmd}]\n')  # fmt: skip
+    cfg_path = tmp_path / "llm-upkeep.toml"
+    cfg_path.write_text(text)
+    try:
+        for svc in svcs.values():
+            svc.start()
+        for svc in svcs.values():
+            svc.wait_ready()
+        approver = Approver(True, "ok")
+        approver.start()
+        r = asyncio.run(evaluate_model(candidate=str(cand), endpoint="prod", config_path=str(cfg_path),
+                                       expected_sha256=sha))  # fmt: skip
+        approver.join(10)
+        assert approver.error is None, approver.error
+        assert r.status == "promoted", r.detail
+        assert r.verification.ok and r.verification.selector == str(versions / "tiny-v2.gguf")
+        assert read_symlink(links["staging"]) == str(versions / "tiny-v2.gguf")
+        assert read_symlink(links["prod"]) == str(versions / "tiny-v2.gguf")
+        assert r.switch.restart.executed and r.switch.ready.ok
+        assert r.benchmark.compared and r.benchmark.metrics["ttft_p50_s"] is not None
+        assert verify_models(load_config(cfg_path), endpoint="prod").ok
+    finally:
+        for svc in svcs.values():
+            svc.stop()

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -206,4 +207,58 @@ class LlamaService:
         raise TimeoutError(f"llama.cpp service not ready:\n{(self.dir / 'server.log').read_text()[-3000:]}")
 
 
-__all__ = ["ALIAS", "LlamaService", "OllamaLab", "StoreSimServer", "fake_weights", "parse_model_name"]
+# ---------------------------------------------------------------- approval through the Prefect API
+
+
+class Approver(threading.Thread):
+    """Waits for the evaluate-model run to pause, then answers through the Prefect API."""
+
+    def __init__(self, approve: bool, note: str):
+        super().__init__(daemon=True)
+        self.answer = {"approve": approve, "note": note}
+        self.flow_run_id = None
+        self.description = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        from prefect import get_client
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
+        from prefect.client.schemas.objects import StateType
+        from prefect.flow_runs import resume_flow_run
+
+        try:
+            flt = FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
+            )
+            with get_client(sync_client=True) as c:
+                deadline = time.monotonic() + 120
+                while time.monotonic() < deadline:
+                    runs = [r for r in c.read_flow_runs(flow_run_filter=flt)]
+                    if runs:
+                        run = runs[0]
+                        self.flow_run_id = run.id
+                        keyset = run.state.state_details.run_input_keyset
+                        assert keyset, "the pause must ask for input (the UI form)"
+                        try:  # the form's schema and text are saved just after the pause
+                            c.read_flow_run_input(run.id, keyset["schema"])
+                            self.description = c.read_flow_run_input(run.id, keyset["description"])
+                        except Exception:
+                            time.sleep(0.2)
+                            continue
+                        resume_flow_run(run.id, run_input=self.answer)
+                        return
+                    time.sleep(0.2)
+                raise TimeoutError("the flow never paused for approval")
+        except BaseException as exc:  # surfaced by the test
+            self.error = exc
+
+
+__all__ = [
+    "ALIAS",
+    "Approver",
+    "LlamaService",
+    "OllamaLab",
+    "StoreSimServer",
+    "fake_weights",
+    "parse_model_name",
+]

@@ -4,14 +4,12 @@ with approval given (or denied) through the Prefect API while the flow is paused
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 
 import pytest
 
 from llm_upkeep.models.store import read_manifest
 from llm_upkeep.sim.slack_sink import SlackSink
-from tests.models_fixtures import ALIAS
+from tests.models_fixtures import ALIAS, Approver
 
 pytestmark = pytest.mark.prefect
 
@@ -23,49 +21,6 @@ def slack(monkeypatch):
     with SlackSink() as sink:
         monkeypatch.setenv("MODELS_TEST_SLACK", sink.webhook_url)
         yield sink
-
-
-class Approver(threading.Thread):
-    """Waits for the evaluate-model run to pause, then answers through the Prefect API."""
-
-    def __init__(self, approve: bool, note: str):
-        super().__init__(daemon=True)
-        self.answer = {"approve": approve, "note": note}
-        self.flow_run_id = None
-        self.description = None
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        from prefect import get_client
-        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
-        from prefect.client.schemas.objects import StateType
-        from prefect.flow_runs import resume_flow_run
-
-        try:
-            flt = FlowRunFilter(
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.PAUSED]))
-            )
-            with get_client(sync_client=True) as c:
-                deadline = time.monotonic() + 120
-                while time.monotonic() < deadline:
-                    runs = [r for r in c.read_flow_runs(flow_run_filter=flt)]
-                    if runs:
-                        run = runs[0]
-                        self.flow_run_id = run.id
-                        keyset = run.state.state_details.run_input_keyset
-                        assert keyset, "the pause must ask for input (the UI form)"
-                        try:  # the form's schema and text are saved just after the pause
-                            c.read_flow_run_input(run.id, keyset["schema"])
-                            self.description = c.read_flow_run_input(run.id, keyset["description"])
-                        except Exception:
-                            time.sleep(0.2)
-                            continue
-                        resume_flow_run(run.id, run_input=self.answer)
-                        return
-                    time.sleep(0.2)
-                raise TimeoutError("the flow never paused for approval")
-        except BaseException as exc:  # surfaced by the test
-            self.error = exc
 
 
 def evaluate(lab, **kw):
@@ -177,3 +132,33 @@ def test_rollback_flow_reports_its_seconds(prefect_harness, ollama_lab, slack):
     assert res.ok and res.action == "rollback" and res.seconds > 0
     assert ollama_lab.prod.behavior.digest == ollama_lab.v1_digest
     assert any("rollback on prod: OK" in m.get("text", "") for m in slack.messages)
+
+
+def test_cli_run_evaluate_and_rollback_json(prefect_harness, ollama_lab, slack):
+    """`llm-upkeep run evaluate-model --approval auto --json` then `run rollback-model --json`."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.settings import PREFECT_API_URL
+
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
+    root = Path(__file__).resolve().parent.parent
+
+    def cli(*a):
+        return subprocess.run([sys.executable, "-m", "llm_upkeep.cli", "run", *a, "--config",
+                               str(ollama_lab.config_path), "--json"], capture_output=True, text=True,
+                              timeout=300, cwd=root, env=env)  # fmt: skip
+
+    p = cli("evaluate-model", CANDIDATE, "--endpoint", "prod", "--approval", "auto")
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout)
+    assert out["status"] == "promoted" and out["decision"]["by"] == "auto"
+    assert "markdown" not in out["benchmark"] and out["switch"]["ok"]
+    p = cli("rollback-model", "--endpoint", "prod")
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads(p.stdout)
+    assert out["ok"] and out["seconds"] > 0 and out["to_digest"] == "sha256:" + ollama_lab.v1_digest
+    assert ollama_lab.prod.behavior.digest == ollama_lab.v1_digest

@@ -100,7 +100,7 @@ def test_evaluate_model_files_store_end_to_end(prefect_harness, tmp_path, tiny_g
     import hashlib
 
     from flows.evaluate_model import evaluate_model
-    from tests.test_models_flow import Approver
+    from tests.models_fixtures import Approver
 
     why = llamacpp_missing()
     if why:

@@ -163,10 +163,12 @@ async def trigger_round(dep_ids: list, timeout_s: float) -> dict:
         t1 = time.perf_counter()
         counts: list[int] = []
         for _ in range(60):
-            counts = [
-                await client.count_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[i])))
-                for i in ids
-            ]
+            counts = []
+            for i in ids:
+                r = await client._client.post(
+                    "/task_runs/count", json={"flow_runs": {"id": {"any_": [str(i)]}}}
+                )
+                counts.append(int(r.json()))
             if counts and len(set(counts)) == 1 and counts[0] > 0:
                 break
             await asyncio.sleep(0.5)

@@ -54,8 +54,14 @@ RUN_AGAIN = ("weekly-benchmark",)
 DEMO_PARAMETERS: dict[str, dict[str, Any]] = {
     "daily-health": {"allow_restart": True},
     "scheduled-restart": {},
-    "evaluate-model": {"candidate": "llama3:8b"},
+    "evaluate-model": {"candidate": "llama3:8b", "approval": "manual"},
+    "runbook": {"dry_run": True, "wait_for_approval": False},
 }
+# Deployments a fresh demo has nothing to run for, with the reason it prints.
+DEMO_SKIP: dict[str, str] = {
+    "rollback-model": "nothing to roll back yet: no model was switched in this demo",
+}
+STAGING = "ollama-staging"
 
 
 def default_demo_dir() -> str:
@@ -269,8 +275,13 @@ class Demo:
         ).start()  # fmt: skip
         slow.set_fault(FAULT)
         self._sims.append(slow)
+        staging = SimServer(SimBehavior(ttft_s=0.15, itl_s=0.02, tokens=24, model="llama3:8b")).start()
+        self._sims.append(staging)
         self.say(f"  LLM server {HEALTHY:<15} {healthy.url}  (simulated Ollama, healthy)")
         self.say(f"  LLM server {FAULTY:<15} {slow.url}  (simulated vLLM, planted fault: {FAULT})")
+        self.say(
+            f"  LLM server {STAGING:<15} {staging.url}  (simulated Ollama, staging for model evaluation)"
+        )
 
         def on_message(msg: dict) -> None:
             line = format_message(msg)
@@ -337,7 +348,7 @@ class Demo:
 
     def build_config(self) -> dict[str, Any]:
         files = self.demo_files()
-        healthy, slow = self._sims
+        healthy, slow, staging = self._sims
         data: dict[str, Any] = {
             "state_dir": str(self.state_dir / "data"),
             "endpoints": [
@@ -347,6 +358,14 @@ class Demo:
                     "url": healthy.url,
                     "model": healthy.behavior.model,
                     "timeout_s": 20.0,
+                },
+                {
+                    "name": STAGING,
+                    "api": "ollama",
+                    "url": staging.url,
+                    "model": staging.behavior.model,
+                    "timeout_s": 20.0,
+                    "staging": True,
                 },
                 {
                     "name": FAULTY,
@@ -374,6 +393,12 @@ class Demo:
                 "repeats": 1,
                 "warmup": 1,
                 "max_tokens": 24,
+            },
+            "models": {
+                "ollama_models_dir": str(self.state_dir / "ollama-models"),
+                "staging_endpoint": STAGING,
+                "approval": "manual",
+                "approval_poll_s": 2.0,
             },
             "review": {
                 "sources": [{"name": "ollama", "kind": "ollama", "paths": [str(files["server_log"])]}],
@@ -493,6 +518,11 @@ class Demo:
                     outcome = RunOutcome(deployment=name, flow=flow_name, run_id=None)
                     self.outcomes.append(outcome)
                     params, missing = demo_parameters(name, dep.parameter_openapi_schema or {})
+                    if name in DEMO_SKIP:
+                        outcome.state = "SKIPPED"
+                        outcome.message = DEMO_SKIP[name]
+                        self.say(f"  {name}: not run ({outcome.message})")
+                        continue
                     if missing:
                         outcome.state = "SKIPPED"
                         outcome.message = f"needs parameters {missing} the demo does not know"

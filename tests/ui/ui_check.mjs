@@ -15,7 +15,7 @@ const context = await chromium.launchPersistentContext(spec.userDataDir, {
   viewport: { width: 1440, height: 1000 },
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
          '--disable-background-networking', '--disable-component-update', '--disable-sync',
-         '--disable-dev-shm-usage'],
+         '--disable-dev-shm-usage', '--disable-breakpad', '--disable-crash-reporter'],
 });
 try {
   const page = context.pages()[0] ?? await context.newPage();

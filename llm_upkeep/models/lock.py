@@ -127,6 +127,10 @@ def read_lock(path: str | os.PathLike) -> Lock | None:
 
 def render_lock(lock: Lock) -> str:
     data = lock.model_dump(mode="json", exclude_none=True)
+    for ep in data.get("endpoints", {}).values():
+        for k in ("tags", "versions"):
+            if not ep.get(k):
+                ep.pop(k, None)  # an Ollama endpoint has no versions, a files endpoint no tags
     return HEADER + "\n" + tomli_w.dumps(data)
 
 

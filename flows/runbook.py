@@ -77,9 +77,13 @@ async def request_approval(
     form = RunbookApproval.with_initial_data(
         description=approval_request_markdown(plans, incidents), approve_all=False, approve=[], note=""
     )
-    logger.warning("runbook: %d risky fix(es) wait for approval in the UI (%d s)", len(plans), rb.approval_timeout_s)
+    logger.warning(
+        "runbook: %d risky fix(es) wait for approval in the UI (%d s)", len(plans), rb.approval_timeout_s
+    )
     try:
-        answer = await pause_flow_run(wait_for_input=form, timeout=rb.approval_timeout_s, poll_interval=rb.approval_poll_s)
+        answer = await pause_flow_run(
+            wait_for_input=form, timeout=rb.approval_timeout_s, poll_interval=rb.approval_poll_s
+        )
     except FlowPauseTimeout:
         await _resume_self()
         return Approval(set(), f"approval timed out after {rb.approval_timeout_s} s")
@@ -119,7 +123,9 @@ async def runbook(
         for inc in incidents:
             logger.warning("runbook: %s on %s (%s)", inc.symptom, inc.target, inc.diagnosis.cause)
             open_thread_task(cfg.alerts, quote(inc))
-        approval = await request_approval(cfg, pending_approvals(cfg, incidents, dry_run), incidents, wait_for_approval)
+        approval = await request_approval(
+            cfg, pending_approvals(cfg, incidents, dry_run), incidents, wait_for_approval
+        )
         ctx = FixContext(cfg=cfg, http=http, dry_run=dry_run,
                          observations={o.endpoint.name: o for o in observations}, host=host)  # fmt: skip
         done: list[Incident] = []

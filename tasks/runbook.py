@@ -18,7 +18,9 @@ from llm_upkeep.telemetry import GpuSnapshot
 
 
 @task(name="runbook-observe-endpoint", cache_policy=NO_CACHE, task_run_name="observe-{endpoint.name}")
-async def observe_endpoint_task(cfg: Config, endpoint: EndpointConfig, http: httpx.AsyncClient) -> Observation:
+async def observe_endpoint_task(
+    cfg: Config, endpoint: EndpointConfig, http: httpx.AsyncClient
+) -> Observation:
     return await observe_endpoint(cfg, endpoint, http)
 
 

@@ -163,7 +163,9 @@ def test_connection_refused_collects_logs_restarts_and_proposes_restart_limit(tm
     assert len(by["collect_logs"].data["logs"]["ollama"]) == 10
     assert by["restart"].status == "done"
     dropin = by["propose_restart_limit"]
-    assert dropin.status == "proposed" and dropin.data["dropin_path"].startswith("/etc/systemd/system/ollama.service.d/")
+    assert dropin.status == "proposed" and dropin.data["dropin_path"].startswith(
+        "/etc/systemd/system/ollama.service.d/"
+    )
     assert "StartLimitBurst=10" in dropin.data["dropin"] and "Restart=always" in dropin.data["dropin"]
     assert inc.outcome == "recovered"
     from llm_upkeep.runbook.incident import render_report
@@ -185,7 +187,7 @@ def test_hung_server_is_restarted(tmp_path, sim, hooks):
 
 def test_http_500_is_escalated_with_the_log_and_truncated_answer_restarts(tmp_path, sim, hooks):
     log = tmp_path / "srv.log"
-    log.write_text("level=ERROR msg=\"llama runner process has terminated: exit status 2\"\n")
+    log.write_text('level=ERROR msg="llama runner process has terminated: exit status 2"\n')
     sim.set_fault("http_500")
     restart = hooks("restart", on_run=lambda argv: restart_sim(sim, fault=None))
     logs = [{"name": "srv", "kind": "server", "path": str(log)}]
@@ -231,7 +233,9 @@ def test_oom_on_vllm_applies_settings_through_the_hook_once_allowed(tmp_path, vl
     res = run(cfg)
     inc = only(res, "oom")
     assert sorted(hook.calls) == [["vllm", "--max-model-len", "8192"], ["vllm", "--max-num-seqs", "2"]]
-    assert inc.outcome == "recovered" and all(r.status == "done" for r in inc.results if r.action == "set_setting")
+    assert inc.outcome == "recovered" and all(
+        r.status == "done" for r in inc.results if r.action == "set_setting"
+    )
 
 
 # ---------------------------------------------------------------- saturated GPU, low tokens/s
@@ -367,7 +371,9 @@ def test_cpu_offload_reloads_the_model(tmp_path, sim, watchers):
 
 def test_cpu_offload_that_persists_escalates_with_a_context_proposal(tmp_path, sim):
     sim.behavior.vram_fraction = 0.5
-    inc = only(run(runbook_config(tmp_path, [sim_endpoint(sim)], runbook={"verify_timeout_s": 1.0})), "cpu_offload")
+    inc = only(
+        run(runbook_config(tmp_path, [sim_endpoint(sim)], runbook={"verify_timeout_s": 1.0})), "cpu_offload"
+    )
     assert inc.outcome == "escalated" and "reload_model did not help" in inc.summary
     assert any(r.action == "set_setting" and r.status == "proposed" for r in inc.results)
 
@@ -387,7 +393,9 @@ def test_disk_nearly_full_lists_models_and_escalates(tmp_path, sim):
 
 def _kern_line(ts: float, code: int, pid: int = 4242) -> str:
     stamp = datetime.fromtimestamp(ts).strftime("%b %e %H:%M:%S")
-    return f"{stamp} gpu-host kernel: NVRM: Xid (PCI:0000:3b:00): {code}, pid={pid}, name=ollama, Ch 00000010\n"
+    return (
+        f"{stamp} gpu-host kernel: NVRM: Xid (PCI:0000:3b:00): {code}, pid={pid}, name=ollama, Ch 00000010\n"
+    )
 
 
 def test_gpu_fallen_off_the_bus_escalates_and_old_xids_are_ignored(tmp_path, sim, hooks):
@@ -445,7 +453,9 @@ def test_slack_bot_token_posts_one_thread_per_incident(tmp_path, sim, monkeypatc
         msgs = sink.messages
     first, replies = msgs[0], msgs[1:]
     assert not first.get("thread_ts") and "connection_refused on sim" in first["text"]
-    assert inc.slack_ts == first["ts"] and len(replies) == len(inc.results) + 2  # actions, verification, outcome
+    assert (
+        inc.slack_ts == first["ts"] and len(replies) == len(inc.results) + 2
+    )  # actions, verification, outcome
     assert all(m["thread_ts"] == first["ts"] for m in replies)
     assert "RECOVERED" in replies[-1]["text"]
 
@@ -454,9 +464,23 @@ def test_slack_webhook_posts_one_message_per_incident(tmp_path, sim, monkeypatch
     sim.set_fault("oom")
     with SlackSink() as sink:
         monkeypatch.setenv("TEST_RUNBOOK_WEBHOOK", sink.webhook_url)
-        cfg = runbook_config(tmp_path, [sim_endpoint(sim)], alerts={"slack_webhook_url_env": "TEST_RUNBOOK_WEBHOOK"})
+        cfg = runbook_config(
+            tmp_path, [sim_endpoint(sim)], alerts={"slack_webhook_url_env": "TEST_RUNBOOK_WEBHOOK"}
+        )
         run(cfg)
         msgs = sink.messages
     assert len(msgs) == 1 and msgs[0]["kind"] == "webhook"
     assert "oom on sim" in msgs[0]["text"] and "ESCALATED" in msgs[0]["text"]
     assert "localsecretwebhookkey" not in str(msgs[0]["blocks"])
+
+
+def test_docs_table_is_the_rows_table():
+    from pathlib import Path
+
+    from llm_upkeep.runbook.rows import SYMPTOMS, render_rows_table
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "runbook.md").read_text()
+    assert render_rows_table() in doc
+    required = {"slow_ttft", "saturated_low_tps", "oom", "gibberish", "connection_refused", "cold_load",
+                "cpu_offload", "disk_full", "gpu_xid"}  # fmt: skip
+    assert required <= set(SYMPTOMS)

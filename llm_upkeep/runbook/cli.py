@@ -19,7 +19,9 @@ def _out(line: str) -> None:
 
 def _print_result(result) -> None:
     dry = " (dry run: nothing changed)" if result.dry_run else ""
-    _out(f"runbook: {result.status.upper()}{dry} ({len(result.incidents)} incident(s), {result.duration_s:.1f} s)")
+    _out(
+        f"runbook: {result.status.upper()}{dry} ({len(result.incidents)} incident(s), {result.duration_s:.1f} s)"
+    )
     for inc in result.incidents:
         _out(f"  {inc.symptom} on {inc.target}: {inc.diagnosis.cause}")
         for e in inc.diagnosis.evidence[:4]:

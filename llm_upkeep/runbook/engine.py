@@ -13,7 +13,6 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 
@@ -68,7 +67,10 @@ async def observe_all(
 
 
 def build_incidents(
-    cfg: Config, observations: list[Observation], host: HostObservation, health_checks: list[dict] | None = None
+    cfg: Config,
+    observations: list[Observation],
+    host: HostObservation,
+    health_checks: list[dict] | None = None,
 ) -> list[Incident]:
     """Diagnoses with their fix plans; what daily health saw on the same target becomes evidence too."""
     by_name = {o.endpoint.name: o for o in observations}
@@ -77,8 +79,14 @@ def build_incidents(
         obs = by_name.get(d.endpoint or "")
         for c in health_checks or []:
             if c.get("target") == d.target and c.get("status") in ("warn", "alert", "error"):
-                val = "" if c.get("value") is None else f" {c['value']}{(' ' + c['unit']) if c.get('unit') else ''}"
-                d.evidence.append(f"daily-health: {c.get('check')} {c.get('status')}{val} {c.get('detail') or ''}".strip())
+                val = (
+                    ""
+                    if c.get("value") is None
+                    else f" {c['value']}{(' ' + c['unit']) if c.get('unit') else ''}"
+                )
+                d.evidence.append(
+                    f"daily-health: {c.get('check')} {c.get('status')}{val} {c.get('detail') or ''}".strip()
+                )
         incidents.append(open_incident(d, plan_fixes(cfg, d, obs)))
     return incidents
 
@@ -107,7 +115,9 @@ def approval_request_markdown(plans: list[FixPlan], incidents: list[Incident]) -
 # ---------------------------------------------------------------- verification
 
 
-async def _check_once(cfg: Config, ep: EndpointConfig, http: httpx.AsyncClient, kind: str) -> tuple[bool, str]:
+async def _check_once(
+    cfg: Config, ep: EndpointConfig, http: httpx.AsyncClient, kind: str
+) -> tuple[bool, str]:
     rb = cfg.runbook
     p = await probe_endpoint(ep, http, prompt=cfg.health.probe_prompt, max_tokens=rb.probe_max_tokens)
     if not p.ok:
@@ -124,7 +134,9 @@ async def _check_once(cfg: Config, ep: EndpointConfig, http: httpx.AsyncClient, 
     if kind == "ps_vram":
         entries = p.ps or []
         ok = bool(entries) and all((m.get("size_vram") or 0) >= (m.get("size") or 0) for m in entries)
-        shown = ", ".join(f"{(m.get('size_vram') or 0) / max(1, m.get('size') or 1):.0%} in VRAM" for m in entries)
+        shown = ", ".join(
+            f"{(m.get('size_vram') or 0) / max(1, m.get('size') or 1):.0%} in VRAM" for m in entries
+        )
         return ok, f"{ep.name}: {shown or 'no /api/ps entry'}"
     if kind == "reprobe_text":
         s = score_gibberish(p.text)
@@ -132,7 +144,9 @@ async def _check_once(cfg: Config, ep: EndpointConfig, http: httpx.AsyncClient, 
         detail = f"{ep.name}: answer gibberish score {s.score:.2f}"
         if rb.canary_prompt and rb.canary_expected:
             try:
-                ans = await client_for(ep, http).complete(rb.canary_prompt, max_tokens=rb.canary_max_tokens, temperature=0.0)
+                ans = await client_for(ep, http).complete(
+                    rb.canary_prompt, max_tokens=rb.canary_max_tokens, temperature=0.0
+                )
                 canary = check_canary(ans.get("text") or "", rb.canary_expected)
             except LLMError as exc:
                 canary, ans = False, {"text": f"({exc.kind})"}
@@ -142,7 +156,9 @@ async def _check_once(cfg: Config, ep: EndpointConfig, http: httpx.AsyncClient, 
     return True, f"{ep.name}: answers (TTFT {p.ttft_s or 0:.2f} s)"
 
 
-async def verify_endpoint(cfg: Config, ep: EndpointConfig, http: httpx.AsyncClient, kind: str) -> tuple[bool, str, float]:
+async def verify_endpoint(
+    cfg: Config, ep: EndpointConfig, http: httpx.AsyncClient, kind: str
+) -> tuple[bool, str, float]:
     """Re-probe until the row's check passes or runbook.verify_timeout_s runs out."""
     rb = cfg.runbook
     t0 = time.monotonic()
@@ -164,7 +180,9 @@ async def verify_incident(ctx: FixContext, inc: Incident) -> tuple[bool, str]:
         limit = ctx.cfg.runbook.disk_alert_percent or ctx.cfg.health.disk_alert_percent
         ok = usage.percent is not None and usage.percent <= limit
         return ok, f"{inc.target}: {usage.percent or 0:.1f}% used (limit {limit:g}%)"
-    targets = sorted({r.target for r in inc.results if r.ok and _corrective(inc, r)} or {inc.diagnosis.endpoint or ""})
+    targets = sorted(
+        {r.target for r in inc.results if r.ok and _corrective(inc, r)} or {inc.diagnosis.endpoint or ""}
+    )
     details, all_ok = [], True
     for name in targets:
         ep = ctx.endpoint(name)
@@ -174,7 +192,10 @@ async def verify_incident(ctx: FixContext, inc: Incident) -> tuple[bool, str]:
         for r in inc.results:
             out = restart_outcome(r)
             if out is not None and out.executed and r.target == name:
-                record_recovery(ctx.state_dir, out.model_copy(update={"recovered": ok, "recovery_s": round(secs, 3) if ok else None}))
+                record_recovery(
+                    ctx.state_dir,
+                    out.model_copy(update={"recovered": ok, "recovery_s": round(secs, 3) if ok else None}),
+                )
     return all_ok, "; ".join(details)
 
 
@@ -207,7 +228,9 @@ async def remediate(ctx: FixContext, inc: Incident, approval: Approval) -> Incid
         inc.add("verification", detail)
         done = ", ".join(r.action for r in fixed)
         inc.outcome = "recovered" if ok else "escalated"
-        inc.summary = f"recovered after {done}: {detail}" if ok else f"escalated: {done} did not help: {detail}"
+        inc.summary = (
+            f"recovered after {done}: {detail}" if ok else f"escalated: {done} did not help: {detail}"
+        )
     else:
         inc.outcome = "escalated"
         inc.summary = "escalated: " + _why_not_fixed(inc)
@@ -267,7 +290,3 @@ async def run_runbook(
             await http.aclose()
     result.duration_s = round(time.monotonic() - t0, 3)
     return result
-
-
-def summarize(result: RunbookResult) -> dict[str, Any]:
-    return result.to_json()

@@ -35,7 +35,9 @@ class FixResult(BaseModel):
     plan_id: str = Field(description="FixPlan.id.")
     action: str = Field(description="FixPlan.action.")
     target: str = Field(description="What it acted on.")
-    status: FixStatus = Field(description="done, failed, proposed, dry_run, not_approved, escalated, skipped.")
+    status: FixStatus = Field(
+        description="done, failed, proposed, dry_run, not_approved, escalated, skipped."
+    )
     detail: str = Field(default="", description="One line: what happened (redacted).")
     data: dict[str, Any] = Field(default_factory=dict, description="Log lines, drop-in text, restart record.")
     duration_s: float | None = Field(default=None, description="How long it took.")
@@ -160,9 +162,15 @@ def _run_hook(ctx: FixContext, plan: FixPlan) -> FixResult:
     base = {"plan_id": plan.id, "action": "set_setting", "target": plan.target}
     t0 = time.monotonic()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=ctx.cfg.runbook.hook_timeout_s, check=False)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=ctx.cfg.runbook.hook_timeout_s, check=False
+        )
     except subprocess.TimeoutExpired:
-        return FixResult(**base, status="failed", detail=f"setting hook timed out after {ctx.cfg.runbook.hook_timeout_s:g} s")
+        return FixResult(
+            **base,
+            status="failed",
+            detail=f"setting hook timed out after {ctx.cfg.runbook.hook_timeout_s:g} s",
+        )
     except OSError as exc:
         return FixResult(**base, status="failed", detail=redact(f"cannot run the setting hook: {exc}"))
     tail = redact("\n".join((proc.stdout + proc.stderr).splitlines()[-10:]))
@@ -222,7 +230,9 @@ async def _warm(ctx: FixContext, plan: FixPlan, *, unload_first: bool) -> FixRes
     ep = ctx.endpoint(plan.target)
     base = {"plan_id": plan.id, "action": plan.action, "target": plan.target}
     if ep.api != "ollama":
-        return FixResult(**base, status="skipped", detail=f"{ep.api} servers keep their model loaded; nothing to load")
+        return FixResult(
+            **base, status="skipped", detail=f"{ep.api} servers keep their model loaded; nothing to load"
+        )
     client = OllamaClient(ep, ctx.http)
     model = plan.params.get("model") or ep.model
     t0 = time.monotonic()
@@ -248,12 +258,16 @@ async def _list_models(ctx: FixContext, plan: FixPlan) -> FixResult:
             errors.append(f"{name}: {exc.kind}")
     models.sort(key=lambda m: -m["size"])
     listing = ", ".join(f"{m['model']} {m['size'] / 1024**3:.1f} GiB" for m in models[:10])
-    detail = f"installed models, largest first: {listing or 'none found'}" + (f"; errors: {', '.join(errors)}" if errors else "")
+    detail = f"installed models, largest first: {listing or 'none found'}" + (
+        f"; errors: {', '.join(errors)}" if errors else ""
+    )
     return FixResult(plan_id=plan.id, action="list_models", target=plan.target, status="done" if models else "failed",
                      detail=detail, data={"models": models})  # fmt: skip
 
 
-async def execute_fix(ctx: FixContext, plan: FixPlan, *, approved: bool = False, approval_note: str = "") -> FixResult:
+async def execute_fix(
+    ctx: FixContext, plan: FixPlan, *, approved: bool = False, approval_note: str = ""
+) -> FixResult:
     """Run one planned action (or describe it, in a dry run); approval applies to risky plans only."""
     if plan.id in ctx.done and plan.action not in ("escalate", "propose_restart_limit"):
         prev = ctx.done[plan.id]
@@ -268,20 +282,31 @@ async def _execute(ctx: FixContext, plan: FixPlan, *, approved: bool, approval_n
     if plan.action == "escalate":
         return FixResult(**base, status="escalated", detail=plan.description)
     if plan.action == "propose_restart_limit":
-        path, content = render_restart_limit_dropin(ctx.cfg, plan.params.get("unit", ctx.cfg.runbook.systemd_unit))
+        path, content = render_restart_limit_dropin(
+            ctx.cfg, plan.params.get("unit", ctx.cfg.runbook.systemd_unit)
+        )
         return FixResult(**base, status="proposed", detail=f"proposed drop-in {path} (not written)",
                          data={"dropin_path": path, "dropin": content})  # fmt: skip
     if plan.action == "collect_logs":
         return _collect_logs(ctx, plan)  # reading logs is safe even in a dry run
     if plan.action == "set_setting" and not plan.params.get("run"):
-        return FixResult(**base, status="proposed", detail=plan.description, data={k: plan.params[k] for k in ("setting", "value", "current")})
+        return FixResult(
+            **base,
+            status="proposed",
+            detail=plan.description,
+            data={k: plan.params[k] for k in ("setting", "value", "current")},
+        )
     if plan.action == "restart":
         # The guarded restart decides (and records) dry runs and the budget itself.
         return _restart(ctx, plan, approved or ctx.cfg.runbook.allow_risky_fixes)
     if ctx.dry_run:
         return FixResult(**base, status="dry_run", detail=f"dry run: would {plan.description}")
     if plan.risky and not (approved or ctx.cfg.runbook.allow_risky_fixes):
-        return FixResult(**base, status="not_approved", detail=f"needs approval ({approval_note or 'not approved'}): {plan.description}")
+        return FixResult(
+            **base,
+            status="not_approved",
+            detail=f"needs approval ({approval_note or 'not approved'}): {plan.description}",
+        )
     try:
         if plan.action == "set_setting":
             return _run_hook(ctx, plan)

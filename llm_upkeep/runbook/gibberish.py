@@ -26,14 +26,16 @@ import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from llm_upkeep.runbook.words import ENGLISH, STOPWORDS, TECH
+from llm_upkeep.runbook.words import ENGLISH, STOPWORDS, TECH, TECH_MORE
 
 DEFAULT_THRESHOLD = 0.5
 
 # Pieces a tokenizer uses internally; in decoded text they mean the decoding went wrong.
 _ARTIFACTS = re.compile(r"<0x[0-9A-Fa-f]{2}>|<unk>|</?s>|<\|[a-z_]{2,30}\|>|[\u2581\u0120\u010a]")
 # UTF-8 bytes shown as Latin-1/cp1252 ("Ã¤", "Ð½", "â€™") or as GPT-2 byte symbols ("ðŁĺ").
-_MOJIBAKE = re.compile(r"[\u00c2-\u00f4][\u0080-\u00bf\u0100-\u0143\u0152-\u0178\u02c6\u02dc\u2013-\u203a\u2122]")
+_MOJIBAKE = re.compile(
+    r"[\u00c2-\u00f4][\u0080-\u00bf\u0100-\u0143\u0152-\u0178\u02c6\u02dc\u2013-\u203a\u2122]"
+)
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)?")
 _CAMEL = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 _ASCII_WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)?")
@@ -46,7 +48,7 @@ _SUFFIXES = ("'s", "ies", "ied", "ing", "ed", "es", "s", "ly", "er", "ers", "est
 @lru_cache(maxsize=1)
 def _vocab() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
     stop = {lang: frozenset(words.split()) for lang, words in STOPWORDS.items()}
-    vocab = set(ENGLISH.split()) | set(TECH.split())
+    vocab = set(ENGLISH.split()) | set(TECH.split()) | set(TECH_MORE.split())
     for words in stop.values():
         vocab |= words
     return frozenset(vocab), stop
@@ -211,8 +213,9 @@ def score_gibberish(text: str) -> GibberishScore:
 
     # repetition: tokens inside trigrams seen three or more times; zlib on long texts
     rep_share = 0.0
-    if len(lower) >= 12:
-        grams = [tuple(lower[i : i + 3]) for i in range(len(lower) - 2)]
+    longer = [w for w in lower if len(w) > 1]  # one-letter tokens (x, j, escapes) repeat in code
+    if len(longer) >= 12:
+        grams = [tuple(longer[i : i + 3]) for i in range(len(longer) - 2)]
         counts: dict[tuple, int] = {}
         for g in grams:
             counts[g] = counts.get(g, 0) + 1
@@ -220,15 +223,15 @@ def score_gibberish(text: str) -> GibberishScore:
         for i, g in enumerate(grams):
             if counts[g] >= 3:
                 covered.update((i, i + 1, i + 2))
-        rep_share = len(covered) / len(lower)
-    run = longest = 1 if lower else 0
-    for a, b in zip(lower, lower[1:], strict=False):
+        rep_share = len(covered) / len(longer)
+    run = longest = 1 if longer else 0
+    for a, b in zip(longer, longer[1:], strict=False):
         run = run + 1 if a == b else 1
         longest = max(longest, run)
     raw = text.encode("utf-8", "surrogatepass")
     zratio = len(zlib.compress(raw, 9)) / len(raw)
     c_rep = max(
-        _ramp(rep_share, 0.55, 0.9),
+        _ramp(rep_share, 0.6, 0.9),
         _ramp(longest, 3, 6),
         _ramp(zratio, 0.3, 0.15) if len(raw) >= 200 else 0.0,
     )
@@ -239,7 +242,7 @@ def score_gibberish(text: str) -> GibberishScore:
     stop_share = _stopword_share(lower, stop)
     symbols = sum(1 for c in nonspace if not c.isalnum()) / n_chars
     unknown = judged = 0.0
-    mid_caps = 0
+    mid_caps = 0.0
     for w, off, ident in words:
         if len(w) < 2 or not _ASCII_WORD.fullmatch(w):
             continue  # one letter, or letters outside English's alphabet: not the list's business
@@ -249,17 +252,18 @@ def score_gibberish(text: str) -> GibberishScore:
         if cap and _BOUNDARY.search(text[max(0, off - 3) : off]):
             continue  # sentence or item start: a capital is expected
         weight = 0.5 if cap else 1.0  # a capital mid-sentence may be a name
+        known = is_known_word(w)
         judged += weight
-        if not is_known_word(w):
+        if not known:
             unknown += weight
-        if cap:
-            mid_caps += 1
+        if cap:  # Title Case of real words is a heading style; capitalised fragments are noise
+            mid_caps += 1.0
     unknown_share = unknown / judged if judged else 0.0
     mid_cap_share = mid_caps / len(words) if words else 0.0
     language = _ramp(stop_share, 0.25, 0.4)  # sentences of some language
     code = _ramp(symbols, 0.08, 0.18)  # identifiers are allowed not to be words
     c_words = c_case = 0.0
-    if judged >= 6:
+    if judged >= 8:
         c_words = _ramp(unknown_share * (1 - language) * (1 - 0.6 * code), 0.2, 0.45)
     if len(words) >= 6:
         c_case = _ramp(mid_cap_share * (1 - language) * (1 - code), 0.1, 0.3)

@@ -85,7 +85,9 @@ class RunbookResult(BaseModel):
     status: str = Field(description="ok (no incident) | recovered | escalated | dry_run | failed")
     incidents: list[Incident] = Field(default_factory=list, description="Every incident, in order.")
     dry_run: bool = Field(default=False, description="Nothing was changed.")
-    trigger: str = Field(default="manual", description="What started the run (manual, daily-health, automation).")
+    trigger: str = Field(
+        default="manual", description="What started the run (manual, daily-health, automation)."
+    )
     started_at: datetime = Field(default_factory=lambda: datetime.now(UTC), description="Start (UTC).")
     duration_s: float = Field(default=0.0, description="Wall time of the run.")
     error: str | None = Field(default=None, description="Why the run failed, when it did.")
@@ -123,7 +125,14 @@ def render_incident_markdown(inc: Incident) -> str:
     lines += [f"| {e.at[11:23]} | {e.kind} | {_cell(e.text)} |" for e in inc.timeline]
     for r in inc.results:
         if r.data.get("dropin"):
-            lines += ["", f"Proposed `{r.data['dropin_path']}`:", "", "```ini", r.data["dropin"].rstrip(), "```"]
+            lines += [
+                "",
+                f"Proposed `{r.data['dropin_path']}`:",
+                "",
+                "```ini",
+                r.data["dropin"].rstrip(),
+                "```",
+            ]
         for src, log_lines in (r.data.get("logs") or {}).items():
             tail = log_lines[-40:]
             lines += ["", f"<details><summary>last {len(tail)} lines of {src}</summary>", "", "```"]
@@ -204,12 +213,16 @@ def close_thread(cfg: AlertsConfig, inc: Incident) -> list[Delivery]:
         for r in inc.results:
             out.append(post_to_slack(cfg, _action_text(r), thread_ts=inc.slack_ts))
         if inc.verification:
-            out.append(post_to_slack(cfg, redact(f"verification: {inc.verification}"), thread_ts=inc.slack_ts))
+            out.append(
+                post_to_slack(cfg, redact(f"verification: {inc.verification}"), thread_ts=inc.slack_ts)
+            )
         out.append(post_to_slack(cfg, _final_text(inc), thread_ts=inc.slack_ts))
     else:
         text, blocks = _opening_text(inc)
         actions = "\n".join(f"• {_action_text(r)}" for r in inc.results) or "• no action"
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": redact(f"*Actions:*\n{actions}")[:2900]}})
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": redact(f"*Actions:*\n{actions}")[:2900]}}
+        )
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": _final_text(inc)[:2900]}})
         out.append(post_to_slack(cfg, f"{text}: {_final_text(inc)}", blocks))
     inc.deliveries += out

@@ -141,7 +141,9 @@ def line_time(line: str, now: float | None = None) -> float | None:
     if m and m.group(1) in _MONTHS:
         ref = datetime.fromtimestamp(now)
         try:
-            dt = datetime(ref.year, _MONTHS[m.group(1)], int(m.group(2)), *(int(m.group(i)) for i in (3, 4, 5)))
+            dt = datetime(
+                ref.year, _MONTHS[m.group(1)], int(m.group(2)), *(int(m.group(i)) for i in (3, 4, 5))
+            )
         except ValueError:
             return None
         if dt.timestamp() > now + 2 * 86400:
@@ -184,7 +186,11 @@ def find_xids(lines: list[str], now: float | None = None) -> list[XidEvent]:
         if not m:
             continue
         code, device = int(m.group(2)), m.group(1).removeprefix("PCI:")
-        name, action, severity = f"XID {code}", "Collect nvidia-bug-report and check NVIDIA's XID catalog.", "alert"
+        name, action, severity = (
+            f"XID {code}",
+            "Collect nvidia-bug-report and check NVIDIA's XID catalog.",
+            "alert",
+        )
         if describe_xid is not None:
             try:
                 info = describe_xid(code)

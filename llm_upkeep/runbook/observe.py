@@ -36,7 +36,9 @@ class Observation(BaseModel):
     text_score: GibberishScore | None = Field(default=None, description="Gibberish score of the probe text.")
     canary_text: str | None = Field(default=None, description="Answer to the canary question.")
     canary_ok: bool | None = Field(default=None, description="Canary answer contains the expected text.")
-    canary_score: GibberishScore | None = Field(default=None, description="Gibberish score of the canary answer.")
+    canary_score: GibberishScore | None = Field(
+        default=None, description="Gibberish score of the canary answer."
+    )
     metrics: dict[str, float] | None = Field(default=None, description="/metrics, when the server has one.")
     context_length: int | None = Field(default=None, description="Context window the server reports.")
     server_logs: list[LogTail] = Field(default_factory=list, description="Tails of this endpoint's logs.")
@@ -89,7 +91,9 @@ def logs_for(cfg: Config, endpoint: EndpointConfig) -> list[LogTail]:
     return out
 
 
-async def _context_length(endpoint: EndpointConfig, http: httpx.AsyncClient, probe: ProbeResult) -> int | None:
+async def _context_length(
+    endpoint: EndpointConfig, http: httpx.AsyncClient, probe: ProbeResult
+) -> int | None:
     for m in probe.ps or []:
         if m.get("context_length"):
             return int(m["context_length"])
@@ -105,7 +109,9 @@ async def _context_length(endpoint: EndpointConfig, http: httpx.AsyncClient, pro
 async def observe_endpoint(cfg: Config, endpoint: EndpointConfig, http: httpx.AsyncClient) -> Observation:
     """Probe, canary, metrics, context size and logs of one endpoint; never raises for the server's faults."""
     rb = cfg.runbook
-    probe = await probe_endpoint(endpoint, http, prompt=cfg.health.probe_prompt, max_tokens=rb.probe_max_tokens)
+    probe = await probe_endpoint(
+        endpoint, http, prompt=cfg.health.probe_prompt, max_tokens=rb.probe_max_tokens
+    )
     obs = Observation(endpoint=endpoint, probe=probe)
     obs.restarts_used = restarts_in_window(cfg.state_path, endpoint.name)
     if probe.ok:
@@ -113,7 +119,9 @@ async def observe_endpoint(cfg: Config, endpoint: EndpointConfig, http: httpx.As
         if rb.canary_prompt and rb.canary_expected:
             client = client_for(endpoint, http)
             try:
-                ans = await client.complete(rb.canary_prompt, max_tokens=rb.canary_max_tokens, temperature=0.0)
+                ans = await client.complete(
+                    rb.canary_prompt, max_tokens=rb.canary_max_tokens, temperature=0.0
+                )
                 obs.canary_text = (ans.get("text") or "").strip()
                 obs.canary_ok = check_canary(obs.canary_text, rb.canary_expected)
                 obs.canary_score = score_gibberish(obs.canary_text)

@@ -2,8 +2,8 @@
 
 A row has a detector (what it reads from the observations), a diagnosis (the likely cause and
 the evidence it saw), a fix plan (actions, each with a dry-run description, risky ones marked),
-and a verification (what the re-probe must show for the fix to count). The table at the top of
-docs/runbook.md is generated from ROWS' playbook fields, so the document cannot drift.
+and a verification (what the re-probe must show for the fix to count). The table in
+docs/runbook.md is render_rows_table()'s output (a test checks it), so the document cannot drift.
 
 | playbook symptom     | row                | fix                                                  |
 |----------------------|--------------------|------------------------------------------------------|
@@ -32,7 +32,9 @@ Action = Literal[
     "collect_logs", "restart", "repull_model", "verify_model", "set_setting", "propose_restart_limit",
     "warm_model", "reload_model", "list_models", "escalate",
 ]  # fmt: skip
-Verify = Literal["reprobe_ok", "reprobe_ttft", "reprobe_tps", "reprobe_text", "reprobe_load", "ps_vram", "disk", "none"]
+Verify = Literal[
+    "reprobe_ok", "reprobe_ttft", "reprobe_tps", "reprobe_text", "reprobe_load", "ps_vram", "disk", "none"
+]
 
 
 class Diagnosis(BaseModel):
@@ -90,17 +92,25 @@ def _restart_plan(cfg: Config, d: Diagnosis, obs: Observation | None, why: str) 
 
 def _logs_plan(cfg: Config, d: Diagnosis) -> FixPlan:
     n = cfg.runbook.log_tail_lines
-    srcs = [s.name for s in cfg.runbook.logs if s.kind == "server" and (not s.endpoints or d.endpoint in s.endpoints)]
+    srcs = [
+        s.name
+        for s in cfg.runbook.logs
+        if s.kind == "server" and (not s.endpoints or d.endpoint in s.endpoints)
+    ]
     where = ", ".join(srcs) if srcs else "no server log configured (runbook.logs)"
     return FixPlan(id=f"collect_logs:{d.target}", action="collect_logs", target=d.target,
                    description=f"attach the last {n} lines of: {where}")  # fmt: skip
 
 
 def _escalate(d: Diagnosis, what: str) -> FixPlan:
-    return FixPlan(id=f"escalate:{d.target}:{d.symptom}", action="escalate", target=d.target, description=what)
+    return FixPlan(
+        id=f"escalate:{d.target}:{d.symptom}", action="escalate", target=d.target, description=what
+    )
 
 
-def _setting_plans(cfg: Config, d: Diagnosis, obs: Observation | None, which: tuple[str, ...]) -> list[FixPlan]:
+def _setting_plans(
+    cfg: Config, d: Diagnosis, obs: Observation | None, which: tuple[str, ...]
+) -> list[FixPlan]:
     """Reduced context and/or concurrency, through the hook; a proposal unless apply_settings."""
     rb = cfg.runbook
     if obs is None:
@@ -127,7 +137,9 @@ def _setting_plans(cfg: Config, d: Diagnosis, obs: Observation | None, which: tu
             value = max(rb.min_concurrency, int(current * rb.reduce_factor))
             if value >= current:
                 continue
-            basis = f"{running} requests running" if running > rb.assumed_concurrency else f"assumed {current}"
+            basis = (
+                f"{running} requests running" if running > rb.assumed_concurrency else f"assumed {current}"
+            )
         cmd = [a.replace("{target}", d.endpoint or "").replace("{model}", obs.endpoint.model)
                .replace("{api}", api).replace("{setting}", name).replace("{value}", str(value))
                for a in rb.setting_hook]  # fmt: skip
@@ -169,7 +181,9 @@ def plan_connection_refused(cfg: Config, d: Diagnosis, obs: Observation | None) 
         _logs_plan(cfg, d),
         _restart_plan(cfg, d, obs, "connection refused (runbook: process crashed)"),
         FixPlan(
-            id=f"propose_restart_limit:{d.target}", action="propose_restart_limit", target=d.target,
+            id=f"propose_restart_limit:{d.target}",
+            action="propose_restart_limit",
+            target=d.target,
             description=f"propose a systemd drop-in for {unit}: StartLimitBurst={rb.restart_limit_burst} in "
             f"{rb.restart_limit_interval_s} s, Restart=always (rendered, never written to /etc)",
             params={"unit": unit},
@@ -208,7 +222,9 @@ def detect_oom(cfg: Config, obs: Observation, host: HostObservation) -> list[Dia
 def plan_oom(cfg: Config, d: Diagnosis, obs: Observation | None) -> list[FixPlan]:
     plans = [_logs_plan(cfg, d), *_setting_plans(cfg, d, obs, ("concurrency", "context"))]
     if not any(p.corrective for p in plans):
-        plans.append(_escalate(d, "reduce concurrent requests or the context window (proposals above), then restart"))
+        plans.append(
+            _escalate(d, "reduce concurrent requests or the context window (proposals above), then restart")
+        )
     return plans
 
 
@@ -239,7 +255,10 @@ def detect_slow_ttft(cfg: Config, obs: Observation, host: HostObservation) -> li
     effective = p.ttft_s - load  # a cold load is its own row, not a leak
     if effective <= cfg.health.ttft_alert_s:
         return []
-    ev = [f"TTFT {p.ttft_s:.2f} s > {cfg.health.ttft_alert_s:g} s" + (f" ({load:.2f} s of it loading)" if load else "")]
+    ev = [
+        f"TTFT {p.ttft_s:.2f} s > {cfg.health.ttft_alert_s:g} s"
+        + (f" ({load:.2f} s of it loading)" if load else "")
+    ]
     if obs.endpoint.host == "local":
         for g in host.gpus.gpus:
             if g.memory_percent is not None:
@@ -323,8 +342,10 @@ def plan_gibberish(cfg: Config, d: Diagnosis, obs: Observation | None) -> list[F
             description=f"re-download {obs.endpoint.model} (Ollama /api/pull), unload the damaged copy, verify "
                         "its checksum", params={"model": obs.endpoint.model},
         )]  # fmt: skip
-    return [_verify_plan(d, obs),
-            _escalate(d, "re-download the model files from the source and verify their checksums, then restart")]
+    return [
+        _verify_plan(d, obs),
+        _escalate(d, "re-download the model files from the source and verify their checksums, then restart"),
+    ]
 
 
 def detect_canary_failed(cfg: Config, obs: Observation, host: HostObservation) -> list[Diagnosis]:
@@ -337,7 +358,10 @@ def detect_canary_failed(cfg: Config, obs: Observation, host: HostObservation) -
 
 
 def plan_canary_failed(cfg: Config, d: Diagnosis, obs: Observation | None) -> list[FixPlan]:
-    return [_verify_plan(d, obs), _escalate(d, "check which model file is loaded; re-pull it if the checksum differs")]
+    return [
+        _verify_plan(d, obs),
+        _escalate(d, "check which model file is loaded; re-pull it if the checksum differs"),
+    ]
 
 
 def detect_cold_load(cfg: Config, obs: Observation, host: HostObservation) -> list[Diagnosis]:
@@ -368,7 +392,10 @@ def detect_cpu_offload(cfg: Config, obs: Observation, host: HostObservation) -> 
                 for g in host.gpus.gpus:
                     if g.memory_percent is not None:
                         procs = ", ".join(f"{p['name'] or '?'}[{p['pid']}]" for p in g.processes)
-                        ev.append(f"GPU {g.index} memory {g.memory_percent:.0f}%" + (f"; processes: {procs}" if procs else ""))
+                        ev.append(
+                            f"GPU {g.index} memory {g.memory_percent:.0f}%"
+                            + (f"; processes: {procs}" if procs else "")
+                        )
             return [Diagnosis(symptom="cpu_offload", target=obs.endpoint.name, endpoint=obs.endpoint.name,
                               cause="Model partly offloaded to the CPU: not enough free GPU memory when it loaded",
                               evidence=ev, data={"vram_fraction": vram / size})]  # fmt: skip
@@ -380,7 +407,9 @@ def plan_cpu_offload(cfg: Config, d: Diagnosis, obs: Observation | None) -> list
     plans = [FixPlan(id=f"reload_model:{d.target}", action="reload_model", target=d.target, corrective=True,
                      description=f"unload {model} and load it again, so it is placed with the GPU memory free now",
                      params={"model": model, "keep_alive": cfg.runbook.keep_alive})]  # fmt: skip
-    plans += [p for p in _setting_plans(cfg, d, obs, ("context",)) if not p.params["run"]]  # fallback proposal
+    plans += [
+        p for p in _setting_plans(cfg, d, obs, ("context",)) if not p.params["run"]
+    ]  # fallback proposal
     return plans
 
 
@@ -437,19 +466,19 @@ def plan_gpu_xid(cfg: Config, d: Diagnosis, obs: Observation | None) -> list[Fix
 
 
 ROWS: list[Row] = [
-    Row("connection_refused", ("Connection refused", "Process crashed", "Check logs, restart, increase restart limit"),
+    Row("connection_refused", ("Connection refused", "Process crashed", "Check logs, restart, propose a higher restart limit"),
         "endpoint", "reprobe_ok", detect_connection_refused, plan_connection_refused),
     Row("hung", ("Probe times out", "Process hung (deadlock, stuck GPU)", "Collect logs, restart"),
         "endpoint", "reprobe_ok", detect_hung, plan_hung),
-    Row("oom", ("OOM errors", "KV cache overflow", "Reduce concurrent requests or context window"),
+    Row("oom", ("OOM errors", "KV cache overflow", "Fewer concurrent requests, shorter context (hook; a proposal by default)"),
         "endpoint", "reprobe_ok", detect_oom, plan_oom),
     Row("server_error", ("HTTP 5xx / broken answers", "Server error or crash mid-response", "Check logs; restart if it crashed"),
         "endpoint", "reprobe_ok", detect_server_error, plan_server_error, explained_by=("oom",)),
     Row("slow_ttft", ("TTFT > 10s", "Memory leak", "Restart serving process"),
         "endpoint", "reprobe_ttft", detect_slow_ttft, plan_slow_ttft, explained_by=("cpu_offload",)),
-    Row("saturated_low_tps", ("GPU at 100%, low TPS", "Context too long", "Reduce max_tokens or add summarization"),
+    Row("saturated_low_tps", ("GPU at 100%, low TPS", "Context too long", "Shorter context, fewer concurrent requests (hook; a proposal by default)"),
         "endpoint", "reprobe_tps", detect_saturated_low_tps, plan_saturated_low_tps, explained_by=("cpu_offload",)),
-    Row("gibberish", ("Gibberish output", "Corrupted model file", "Re-download model, verify checksum"),
+    Row("gibberish", ("Gibberish output", "Corrupted model file", "Re-download (Ollama pull), verify checksum; risky"),
         "endpoint", "reprobe_text", detect_gibberish, plan_gibberish),
     Row("canary_failed", ("Wrong answer to a known question", "Wrong or damaged model", "Verify checksum, escalate"),
         "endpoint", "reprobe_text", detect_canary_failed, plan_canary_failed),
@@ -486,3 +515,15 @@ def diagnose(cfg: Config, observations: list[Observation], host: HostObservation
 
 def plan_fixes(cfg: Config, d: Diagnosis, obs: Observation | None) -> list[FixPlan]:
     return ROW_BY_SYMPTOM[d.symptom].plan(cfg, d, obs)
+
+
+def render_rows_table() -> str:
+    """The runbook's rows as the markdown table docs/runbook.md shows."""
+    lines = [
+        "| symptom | what the operator sees | likely cause | fix | verified by |",
+        "|---|---|---|---|---|",
+    ]
+    for r in ROWS:
+        seen, cause, fix = r.playbook
+        lines.append(f"| `{r.symptom}` | {seen} | {cause} | {fix} | `{r.verify}` |")
+    return "\n".join(lines) + "\n"

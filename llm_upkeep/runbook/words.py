@@ -188,6 +188,11 @@ violent virtual virtually virtue visible vision visitor visual vital volume volu
 wake wander warn warning waste wave wealth wealthy weapon wedding weekly weigh weird welfare western
 wet whereas whisper wild wildlife willing wind wine wing winner wipe wire wisdom wise witness wooden
 worth wound wrap writer writing yield youth zone
+given found built made taken written sent shown known done gone seen begun broken chosen drawn driven
+eaten fallen forgotten frozen hidden held kept led left lost meant met paid read said sold spent stood
+stuck taught thought told understood won wrote bought brought caught fought felt fed heard laid lit
+ridden risen sat shot slept spoken stolen sung thrown woke worn became began came gave went took ran
+saw knew grew drew flew threw chose spoke broke froze rose wore tore swore shook forgave
 """
 
 TECH = """
@@ -239,3 +244,65 @@ STOPWORDS = {
     "fi": """ja ei on oli se ne että kun mutta tai myös hän me te he""",
     "vi": """là của và có không được các những một cho với này trong người đã""",
 }
+
+TECH_MORE = """
+given parameter parameters integer attribute tuple generic declarative module specified dictionary schema
+scalar extension literal alias equivalent query subclass implementation registry usage deprecated valid
+cannot decorator multiple format annotation template interface configuration protocol static additional
+prefix computed arbitrary validation factory generated documentation undefined terminal configured ignore
+found insert directory interval iterator dynamic decorated deferred width frequency compatibility composite
+compatible append indices built unicode legacy validate numeric ignored constraint sparse random update
+lazy mapping entity search invalid execute socket stack interactive flattened normalized initialized
+recursion specify disable underlying deprecation separator unchanged description unpack descriptor
+categorical synonym syntax decimal known truncate further gradient greedy plus immutable execution
+emitted masked compute concatenate plain variant quantile arrow matrix inferred actual mask precision
+infer histogram executable assigned coroutine certificate explicit linear offset casting median builtin
+keyword serialization contiguous instrumentation flush polymorphic layout sync populated applicable
+persistence bundle allocated hook explicitly validator preceding occurrence introspection pickled render
+specification representation due omitted authentication generator compression inverted spec overload
+mimic normalize cookie echo inspect accessor preferred flip transaction additionally repetition
+inheritance invoked convenience dependency implementation disabled density ambiguous align vary attrs
+accessible digit made algorithm invariant emoji override callable web inspection diagonal mixin inherit
+behave redirect identifier tracing filter functionality easier vectorized coordinate retrieved
+instantiate settings mutable optionally epoch exclude percentile observation cascade parentheses
+respectively monotonic oriented pending overriding unwrap subclassing offsets hierarchy alternate
+interact customize updated initialization retrieve synchronous asynchronous bind sent serialize
+failure persist subsequent subtype taken coerce speed transpose partition populate corresponds
+interpolation shown conjunction propagate unlink partial unconstrained payload modify assignment
+lifespan domain mathematical alignment flexible vector numerical magnitude covariance unbiased bucket
+reset rendered renamed tutorial manipulation locale insensitive assign lookup signature annotate
+rendering distinguish tag serializable addition written indent sentinel incorrect qualifier naive
+affect reverse grid clip sine integral probability correlation terminate alphanumeric complement
+backslash purge behaviour backward subsystem signify homogeneous heterogeneous denote intentionally
+instantiated infrastructure detached verify dump utility inspected discriminator polynomial hierarchical
+ascending descending fraction experimental excluded contrast alpha beta secondary dependent forbidden
+pertaining designated tab executing scenario requirement dedicated integrate inverse arithmetic
+inserted formatting imaginary manually hidden iterate suffix vanish pooling asynchronously synchronously
+persistence redirects dimensional tabular hashable constructor algebra transform routine compiler
+enhancement encoding binding permanent transparent negotiation instance yields specified subpackage
+deprecated functionality serializing validating homogeneous arbitrary operations vectorized evaluation
+evaluations scalar fields grids arrays element elements items item object objects class classes method
+methods argument arguments default defaults optional required return returns returned raise raises
+raised exception exceptions error errors warning warnings value values type types field fields key
+keys index indexes string strings number numbers list lists set sets map maps function functions
+variable variables constant constants boolean booleans byte bytes array arrays length size sizes count
+counts sort sorted order ordered unique duplicate duplicates missing null empty nested flat flatten
+column columns row rows table tables frame frames series label labels axis dimension dimensions shape
+shapes reshape copy copies view views reference references pointer memory thread threads process
+processes async await task tasks job jobs worker workers queue queues pool pools lock locks event
+events signal signals timer timers schedule scheduled deadline timeout retry retries request requests
+response responses header headers body bodies status code codes path paths file files folder folders
+stream streams buffer buffers chunk chunks encode decode parse parser parsed serialize deserialize
+load loaded loads save saved store stored cache cached fetch fetched upload download install
+installed uninstall upgrade downgrade version versions release releases build builds test tests
+tested testing debug debugging log logs logging logger monitor monitoring metric metrics alert alerts
+dashboard deploy deployed deployment deployments server servers client clients service services
+endpoint endpoints network networks address addresses host hosts port ports proxy gateway route routes
+router database databases record records query queries transaction commit rollback migrate migration
+backup restore snapshot replica cluster node nodes container containers image images volume volumes
+permission permissions user users group groups role roles account accounts token tokens secret
+secrets credential credentials password passwords encrypt encrypted decrypt hash hashes checksum
+checksums digest signature verified verification model models weights inference training prompt
+prompts completion completions embedding embeddings context window temperature sampling batch batches
+throughput latency benchmark benchmarks baseline quantized gpu gpus cpu cpus disk disks
+"""

@@ -94,11 +94,46 @@ def collect(seeds: int, workdir: Path, first_seed: int = 0) -> list[dict]:
 
 
 STDLIB_MODULES = [
-    "argparse", "asyncio.locks", "base64", "bisect", "calendar", "collections", "contextlib", "csv",
-    "dataclasses", "datetime", "difflib", "email.message", "fractions", "functools", "gzip", "heapq",
-    "http.client", "inspect", "ipaddress", "json", "logging", "pathlib", "pickle", "queue", "random",
-    "shlex", "shutil", "socket", "statistics", "string", "subprocess", "tarfile", "tempfile", "textwrap",
-    "threading", "timeit", "urllib.parse", "uuid", "zipfile", "zlib",
+    "argparse",
+    "asyncio.locks",
+    "base64",
+    "bisect",
+    "calendar",
+    "collections",
+    "contextlib",
+    "csv",
+    "dataclasses",
+    "datetime",
+    "difflib",
+    "email.message",
+    "fractions",
+    "functools",
+    "gzip",
+    "heapq",
+    "http.client",
+    "inspect",
+    "ipaddress",
+    "json",
+    "logging",
+    "pathlib",
+    "pickle",
+    "queue",
+    "random",
+    "shlex",
+    "shutil",
+    "socket",
+    "statistics",
+    "string",
+    "subprocess",
+    "tarfile",
+    "tempfile",
+    "textwrap",
+    "threading",
+    "timeit",
+    "urllib.parse",
+    "uuid",
+    "zipfile",
+    "zlib",
 ]
 
 
@@ -128,10 +163,14 @@ def collect_stdlib(n_prose: int = 80, n_code: int = 30) -> list[dict]:
                 if 150 <= len(src) <= 900:
                     functions.append((f"{name}.{attr}", src))
     rng = random.Random(20261128)
-    rows = [{"label": "normal", "kind": "stdlib_prose", "text": t, "source": f"docstring of {w}"}
-            for w, t in rng.sample(paragraphs, min(n_prose, len(paragraphs)))]
-    rows += [{"label": "normal", "kind": "stdlib_code", "text": t, "source": f"source of {w}"}
-             for w, t in rng.sample(functions, min(n_code, len(functions)))]
+    rows = [
+        {"label": "normal", "kind": "stdlib_prose", "text": t, "source": f"docstring of {w}"}
+        for w, t in rng.sample(paragraphs, min(n_prose, len(paragraphs)))
+    ]
+    rows += [
+        {"label": "normal", "kind": "stdlib_code", "text": t, "source": f"source of {w}"}
+        for w, t in rng.sample(functions, min(n_code, len(functions)))
+    ]
     return rows
 
 
@@ -153,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=8, help="random models (one per seed)")
     p.add_argument("--first-seed", type=int, default=0, help="seed of the first random model")
     p.add_argument("--out", default=None, help="output file (default: gibberish.jsonl / normal_stdlib.jsonl)")
-    p.add_argument("--normal", action="store_true", help="collect the standard-library normal samples instead")
+    p.add_argument(
+        "--normal", action="store_true", help="collect the standard-library normal samples instead"
+    )
     args = p.parse_args(argv)
     if args.normal:
         rows = collect_stdlib()

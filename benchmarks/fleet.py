@@ -187,6 +187,7 @@ async def trigger_round(dep_ids: list, timeout_s: float) -> dict:
 
 def bench_db(kind: str, args, urls: list[str], base: Path) -> dict:
     import tomli_w
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     work = base / kind
     work.mkdir()
@@ -206,7 +207,10 @@ def bench_db(kind: str, args, urls: list[str], base: Path) -> dict:
         "LLM_UPKEEP_PROJECT_DIR": str(ROOT),
     })  # fmt: skip
     os.environ.update({k: v for k, v in env.items() if k.startswith("PREFECT_")})
-    server = workers = None
+    # Prefect reads its settings once per process: each database's server is a temporary context.
+    stack = contextlib.ExitStack()
+    stack.enter_context(temporary_settings(updates={PREFECT_API_URL: api}))
+    server = None
     workers = []
     try:
         t0 = time.perf_counter()
@@ -307,6 +311,7 @@ def bench_db(kind: str, args, urls: list[str], base: Path) -> dict:
         stop(server)
         if pg is not None:
             pg.stop()
+        stack.close()
 
 
 def main() -> int:
@@ -327,6 +332,7 @@ def main() -> int:
         urls = sims.stdout.readline().split()
         for kind in args.db.split(","):
             results.append(bench_db(kind.strip(), args, urls, base))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # kept if a later one fails
     finally:
         sims.stdin.close()
         sims.wait(timeout=30)

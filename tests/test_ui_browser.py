@@ -86,7 +86,7 @@ def test_ui_lists_deployments_with_schedules_and_renders_artifact_tables(demo_st
         pages.append({"name": f"deployment-{n}", "path": f"/deployments/deployment/{deps[n]['id']}",
                       "expect": [n, "Schedules"]})  # fmt: skip
     if "weekly-benchmark" in deps:
-        pages.append({"name": "weekly-benchmark-deployment", "screenshot": True,
+        pages.append({"name": "weekly-benchmark-deployment",
                       "path": f"/deployments/deployment/{deps['weekly-benchmark']['id']}",
                       "expect": ["weekly-benchmark", "At 05:00 AM, only on Sunday"]})  # fmt: skip
     if bench is not None:

@@ -103,7 +103,7 @@ def commit_snapshot_task(
 ) -> BackupResult:
     index = remote_index(Path(state_dir), store.cfg)
     try:
-        return commit_snapshot(store, index, scan, outcome, snapshot_id, created, lease)[1]
+        return commit_snapshot(store, index, scan, outcome, snapshot_id, created, lease)
     finally:
         index.close()
 

@@ -7,7 +7,6 @@ import threading
 import pytest
 
 from llm_upkeep.backup import localdb
-from llm_upkeep.backup.localdb import RemoteIndex
 from tests.backup_helpers import backup_config, make_tree, write_toml
 
 pytestmark = pytest.mark.prefect
@@ -72,10 +71,10 @@ def test_upload_task_retry_resumes_after_the_server_comes_back(
     monkeypatch.setattr(mb, "upload_objects_task", mb.upload_objects_task.with_options(retry_delay_seconds=1))
     from llm_upkeep.backup.store import S3Store
 
-    verified_before_kill: set[str] = set()
+    arrived_before_kill: set[str] = set()
     puts_after_kill: list[str] = []
     killed = threading.Event()
-    real_init, real_add = S3Store.__init__, RemoteIndex.add_object
+    real_init = S3Store.__init__
 
     def init(self, cfg):
         real_init(self, cfg)
@@ -84,23 +83,23 @@ def test_upload_task_retry_resumes_after_the_server_comes_back(
             if killed.is_set():
                 puts_after_kill.append(params["Key"].rsplit("/", 1)[1])
 
-        self.client.meta.events.register("before-parameter-build.s3.PutObject", count_put)
+        def arrived(http_response, context, **_):
+            key = context.get("llm_upkeep_key") or ""
+            if "/objects/" in key and http_response.status_code == 200 and not killed.is_set():
+                arrived_before_kill.add(key.rsplit("/", 1)[1])
+                if len(arrived_before_kill) == 5:
+                    killed.set()
+                    killable_s3.kill()
+                    threading.Timer(1.5, killable_s3.restart).start()
 
-    def add_object(self, sha, rec):
-        real_add(self, sha, rec)
-        if not killed.is_set():
-            verified_before_kill.add(sha)
-            if len(verified_before_kill) == 5:
-                killed.set()
-                killable_s3.kill()
-                threading.Timer(1.5, killable_s3.restart).start()
+        self.client.meta.events.register("before-parameter-build.s3.PutObject", count_put)
+        self.client.meta.events.register("after-call.s3.PutObject", arrived)
 
     monkeypatch.setattr(S3Store, "__init__", init)
-    monkeypatch.setattr(RemoteIndex, "add_object", add_object)
     result = mb.monthly_backup(config_path=conf)
     assert killed.is_set() and result.files == 40
     assert puts_after_kill  # the retry did upload the rest...
-    assert not set(puts_after_kill) & verified_before_kill  # ...but nothing that had arrived
+    assert not set(puts_after_kill) & arrived_before_kill  # ...but nothing that had arrived
     assert result.reused_objects >= 5
     client = killable_s3.client()
     present = client.list_objects_v2(Bucket=cfg.bucket, Prefix="llm-backup/objects/")["KeyCount"]

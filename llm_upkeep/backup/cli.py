@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from llm_upkeep.backup.errors import BackupError, NotConfiguredError
+from llm_upkeep.backup.report import human_bytes
 from llm_upkeep.configbase import ConfigError
 from llm_upkeep.redact import redact
 
@@ -28,14 +29,6 @@ _USAGE_KINDS = {"not_configured", "bad_snapshot_id", "no_match"}
 def _emit(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, default=str) + "\n")
     sys.stdout.flush()
-
-
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 @contextlib.contextmanager
@@ -128,8 +121,8 @@ def handle_run(args: argparse.Namespace) -> int:
         _emit(result.model_dump(mode="json"))
     else:
         print(
-            f"snapshot {result.snapshot}: {result.files} files, {_human_bytes(result.bytes)}; uploaded "
-            f"{result.uploaded_objects} objects ({_human_bytes(result.uploaded_bytes)}), reused "
+            f"snapshot {result.snapshot}: {result.files} files, {human_bytes(result.bytes)}; uploaded "
+            f"{result.uploaded_objects} objects ({human_bytes(result.uploaded_bytes)}), reused "
             f"{result.reused_objects}; {len(result.skipped)} skipped; {result.duration_s:.1f} s"
         )
         for s in result.skipped:
@@ -150,7 +143,7 @@ def handle_list(args: argparse.Namespace) -> int:
         if not snaps:
             print("no snapshots")
         for s in snaps:
-            size = _human_bytes(s.bytes) if s.bytes is not None else "?"
+            size = human_bytes(s.bytes) if s.bytes is not None else "?"
             print(
                 f"{s.snapshot}  {s.created:%Y-%m-%d %H:%M:%S}Z  {s.files if s.files is not None else '?'} files  {size}"
             )
@@ -198,7 +191,7 @@ def handle_restore(args: argparse.Namespace) -> int:
     else:
         verdict = "restored" if res.ok else "NOT restored" if res.files == 0 else "partly restored"
         print(
-            f"snapshot {res.snapshot} {verdict} to {res.to}: {res.files} files ({_human_bytes(res.bytes)}), "
+            f"snapshot {res.snapshot} {verdict} to {res.to}: {res.files} files ({human_bytes(res.bytes)}), "
             f"{res.identical} already identical, {res.symlinks} symlinks"
         )
         for p in res.problems:
@@ -218,7 +211,7 @@ def handle_prune(args: argparse.Namespace) -> int:
         would = "would delete" if res.dry_run else "deleted"
         print(
             f"kept {len(res.kept)} snapshots; {would} {len(res.deleted_snapshots)} snapshots and "
-            f"{res.deleted_objects} objects ({_human_bytes(res.deleted_bytes)})"
+            f"{res.deleted_objects} objects ({human_bytes(res.deleted_bytes)})"
         )
         if res.sweep_skipped:
             print(f"  objects not swept: {res.sweep_skipped}")

@@ -185,7 +185,6 @@ class RemoteLease:
             raise BackupError(
                 "lease_expired",
                 f"the {self.kind} lease expired while running; a prune may have run meanwhile, run it again",
-                retryable=True,
             )
 
     def release(self) -> None:
@@ -195,9 +194,12 @@ class RemoteLease:
             log.warning("could not remove lease %s (it will expire): %s", self.rel, exc)
 
 
-def list_leases(store: S3Store) -> list[LeaseInfo]:
+def list_leases(store: S3Store, skip: frozenset[str] = frozenset()) -> list[LeaseInfo]:
+    """Every marker under locks/ but those in ``skip`` (our own: no need to read it back)."""
     out: list[LeaseInfo] = []
     for o in store.list(LOCKS):
+        if o["rel"] in skip:
+            continue
         try:
             d = json.loads(store.get_bytes(o["rel"]))
             out.append(
@@ -234,7 +236,7 @@ def begin_backup_lease(store: S3Store, snapshot_id: str, ttl_s: float, prune_wai
     deadline = time.monotonic() + prune_wait_s
     try:
         while True:
-            leases = list_leases(store)
+            leases = list_leases(store, skip=frozenset({lease.rel}))
             for other in leases:
                 if (
                     other.kind == "backup"
@@ -266,7 +268,7 @@ def begin_prune_marker(
         store, "prune", f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}", ttl_s
     )
     marker.write()
-    leases = list_leases(store)
+    leases = list_leases(store, skip=frozenset({marker.rel}))
     blocking = [x for x in leases if x.kind in ("backup", "unknown") and x.live]
     if blocking:
         marker.release()

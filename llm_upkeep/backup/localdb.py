@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from llm_upkeep.backup.hashing import FileDigest
-from llm_upkeep.backup.models import Manifest, ObjectRecord
+from llm_upkeep.backup.models import Manifest, ObjRec
 
 # A cache entry is trusted only if the file was last changed this long before it was hashed:
 # within a timestamp tick a rewrite can leave size and mtime unchanged ("racily clean").
@@ -98,13 +98,15 @@ class RemoteIndex:
     def __init__(self, path: Path):
         self.path = path
         self.conn = _connect(path)
+        cols = [r[1] for r in self.conn.execute("PRAGMA table_info(snapshots)")]
+        if cols and "refs" not in cols:  # an older layout: it is only a cache, start over
+            self.conn.executescript("DROP TABLE IF EXISTS snapshots; DROP TABLE IF EXISTS refs;")
         self.conn.executescript(
             "CREATE TABLE IF NOT EXISTS objects(sha256 TEXT PRIMARY KEY, size INTEGER, algorithm TEXT,"
             " type TEXT, checksum TEXT, parts INTEGER, recorded_ns INTEGER);"
+            # refs: the snapshot's object digests, 32 raw bytes each, concatenated (one row per snapshot)
             "CREATE TABLE IF NOT EXISTS snapshots(id TEXT PRIMARY KEY, created TEXT, files INTEGER,"
-            " bytes INTEGER);"
-            "CREATE TABLE IF NOT EXISTS refs(snapshot TEXT, sha256 TEXT, PRIMARY KEY(snapshot, sha256))"
-            " WITHOUT ROWID;"
+            " bytes INTEGER, refs BLOB);"
         )
 
     @staticmethod
@@ -115,24 +117,31 @@ class RemoteIndex:
     def snapshot_ids(self) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT id FROM snapshots")}
 
-    def add_manifest(self, m: Manifest) -> None:
+    def add_snapshot(
+        self, snapshot_id: str, created: str, files: int, nbytes: int, objects: dict[str, ObjRec]
+    ) -> None:
+        refs = b"".join(bytes.fromhex(sha) for sha in sorted(objects))
         now = time.time_ns()
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.execute(
-                "INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?)",
-                (m.snapshot, m.created.isoformat(), m.stats.files, m.stats.bytes),
+                "INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?)",
+                (snapshot_id, created, files, nbytes, refs),
             )
+            # Records of existing objects do not change: keep the first, skip 10k rewrites per run.
             self.conn.executemany(
-                "INSERT OR IGNORE INTO refs VALUES (?,?)", [(m.snapshot, sha) for sha in m.objects]
+                "INSERT OR IGNORE INTO objects VALUES (?,?,?,?,?,?,?)",
+                [(sha, r.size, r.algorithm, r.type, r.checksum, r.parts, now) for sha, r in objects.items()],
             )
-            self.conn.executemany(
-                "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?)",
-                [
-                    (sha, r.size, r.algorithm, r.type, r.checksum, r.parts, now)
-                    for sha, r in m.objects.items()
-                ],
-            )
+
+    def add_manifest(self, m: Manifest) -> None:
+        self.add_snapshot(
+            m.snapshot,
+            m.created.isoformat(),
+            m.stats.files,
+            m.stats.bytes,
+            {sha: ObjRec(r.size, r.algorithm, r.type, r.checksum, r.parts) for sha, r in m.objects.items()},
+        )
 
     def drop_snapshots(self, ids: Iterable[str]) -> None:
         rows = [(i,) for i in ids]
@@ -141,31 +150,38 @@ class RemoteIndex:
         with self.conn:
             self.conn.execute("BEGIN")
             self.conn.executemany("DELETE FROM snapshots WHERE id = ?", rows)
-            self.conn.executemany("DELETE FROM refs WHERE snapshot = ?", rows)
 
     def referenced(self, only: Iterable[str] | None = None) -> set[str]:
         """Objects named by the snapshots the store holds (kept in sync by the caller), or by ``only``."""
-        if only is None:
-            return {r[0] for r in self.conn.execute("SELECT DISTINCT sha256 FROM refs")}
-        keep = set(only)
-        return {sha for snap, sha in self.conn.execute("SELECT snapshot, sha256 FROM refs") if snap in keep}
-
-    def records(self, shas: Iterable[str] | None = None) -> dict[str, ObjectRecord]:
-        rows = self.conn.execute("SELECT sha256, size, algorithm, type, checksum, parts FROM objects")
-        wanted = set(shas) if shas is not None else None
-        out: dict[str, ObjectRecord] = {}
-        for sha, size, algo, typ, checksum, parts in rows:
-            if wanted is None or sha in wanted:
-                out[sha] = ObjectRecord.model_construct(
-                    size=size, algorithm=algo, type=typ, checksum=checksum, parts=parts
-                )
+        keep = set(only) if only is not None else None
+        out: set[str] = set()
+        for sid, refs in self.conn.execute("SELECT id, refs FROM snapshots"):
+            if keep is not None and sid not in keep:
+                continue
+            out.update(refs[i : i + 32].hex() for i in range(0, len(refs), 32))
         return out
 
-    def add_object(self, sha: str, r: ObjectRecord) -> None:
-        self.conn.execute(
-            "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?)",
-            (sha, r.size, r.algorithm, r.type, r.checksum, r.parts, time.time_ns()),
-        )
+    def records(self, shas: Iterable[str] | None = None) -> dict[str, ObjRec]:
+        rows = self.conn.execute("SELECT sha256, size, algorithm, type, checksum, parts FROM objects")
+        if shas is None:
+            return {r[0]: ObjRec(*r[1:]) for r in rows}
+        wanted = shas if isinstance(shas, set | dict) else set(shas)
+        return {r[0]: ObjRec(*r[1:]) for r in rows if r[0] in wanted}
+
+    def add_objects(self, items: list[tuple[str, ObjRec]]) -> None:
+        """Verified uploads (or HEAD-confirmed objects): replace what we knew."""
+        if not items:
+            return
+        now = time.time_ns()
+        with self.conn:
+            self.conn.execute("BEGIN")
+            self.conn.executemany(
+                "INSERT OR REPLACE INTO objects VALUES (?,?,?,?,?,?,?)",
+                [(sha, r.size, r.algorithm, r.type, r.checksum, r.parts, now) for sha, r in items],
+            )
+
+    def add_object(self, sha: str, r: ObjRec) -> None:
+        self.add_objects([(sha, r)])
 
     def forget_objects(self, shas: Iterable[str]) -> None:
         rows = [(s,) for s in shas]

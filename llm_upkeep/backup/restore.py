@@ -105,10 +105,14 @@ def _ancestor_problem(root: Path, rel: str, ok_dirs: set[str]) -> str | None:
 
 
 class _Done(BaseSubscriber):
-    def __init__(self, idx: int, events: queue.Queue, counter: list[int]):
+    def __init__(self, idx: int, size: int, events: queue.Queue, counter: list[int]):
         self.idx = idx
+        self.size = size
         self.events = events
         self.counter = counter
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        future.meta.provide_transfer_size(self.size)  # the manifest knows it: saves a HeadObject per file
 
     def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
         self.counter[0] += bytes_transferred
@@ -253,7 +257,10 @@ def _download(
                     target.parent.mkdir(parents=True, exist_ok=True)
                     tmp = target.parent / f".llm-upkeep-{secrets.token_hex(6)}.part"
                     tm.download(
-                        store.bucket, store.key(f.object), str(tmp), subscribers=[_Done(i, events, counter)]
+                        store.bucket,
+                        store.key(f.object),
+                        str(tmp),
+                        subscribers=[_Done(i, f.size, events, counter)],
                     )
                     in_flight[i] = tmp
                 try:

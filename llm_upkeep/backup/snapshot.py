@@ -6,6 +6,7 @@ upload step alone: every call re-learns what the store already holds and sends o
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import queue
@@ -24,14 +25,12 @@ from llm_upkeep.backup.hashing import FileChangedError, FileDigest, hash_file, p
 from llm_upkeep.backup.leases import LocalLock, RemoteLease, begin_backup_lease
 from llm_upkeep.backup.localdb import HashCache, RemoteIndex, hash_cache_path
 from llm_upkeep.backup.models import (
+    FORMAT,
     BackupResult,
-    FileEntry,
     Manifest,
-    ObjectRecord,
-    RootEntry,
+    ObjRec,
     SkippedEntry,
     SnapshotStats,
-    SymlinkEntry,
     new_snapshot_id,
     utcnow,
 )
@@ -78,7 +77,7 @@ class ScanResult:
 
 @dataclass
 class UploadOutcome:
-    records: dict[str, ObjectRecord] = field(default_factory=dict)
+    records: dict[str, ObjRec] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)  # sha256 -> reason
     changed_paths: dict[str, str] = field(default_factory=dict)  # snapshot path -> reason
     uploaded_objects: int = 0
@@ -139,6 +138,8 @@ def scan_sources(
     try:
         cached = cache.load()
         todo: list[SourceFile] = []
+        crc = cfg.checksum_algorithm == "CRC64NVME"
+        threshold = cfg.multipart_threshold
         for f in tree.files:
             d = cached.get(f.abs_path)
             if (
@@ -147,7 +148,11 @@ def scan_sources(
                 and d.mtime_ns == f.mtime_ns
                 and d.ctime_ns == f.ctime_ns
                 and d.inode == f.inode
-                and satisfies(d, plan_for(f.size, cfg))
+                and (
+                    d.crc64nvme is not None
+                    if crc
+                    else f.size < threshold or satisfies(d, plan_for(f.size, cfg))
+                )
             ):
                 res.files.append(HashedFile(f, d))
                 res.cache_hits += 1
@@ -201,21 +206,15 @@ def scan_sources(
 # ----------------------------------------------------------------------------- presence
 
 
-def expected_record(d: FileDigest, cfg: BackupConfig) -> ObjectRecord:
+def expected_record(d: FileDigest, cfg: BackupConfig) -> ObjRec:
     """The checksum S3 must report for this content under our upload settings."""
     if cfg.checksum_algorithm == "CRC64NVME":
         assert d.crc64nvme is not None
-        return ObjectRecord.model_construct(
-            size=d.size, algorithm="CRC64NVME", type="FULL_OBJECT", checksum=d.crc64nvme, parts=None
-        )
+        return ObjRec(d.size, "CRC64NVME", "FULL_OBJECT", d.crc64nvme, None)
     if d.size >= cfg.multipart_threshold:
         assert d.composite is not None
-        return ObjectRecord.model_construct(
-            size=d.size, algorithm="SHA256", type="COMPOSITE", checksum=d.composite, parts=d.parts
-        )
-    return ObjectRecord.model_construct(
-        size=d.size, algorithm="SHA256", type="FULL_OBJECT", checksum=sha256_b64(d.sha256), parts=None
-    )
+        return ObjRec(d.size, "SHA256", "COMPOSITE", d.composite, d.parts)
+    return ObjRec(d.size, "SHA256", "FULL_OBJECT", sha256_b64(d.sha256), None)
 
 
 def load_manifest(store: S3Store, snapshot_id: str) -> Manifest:
@@ -271,7 +270,7 @@ class _Sub(BaseSubscriber):
         self.events.put((self.sha, future))
 
 
-def _upload_args(rec: ObjectRecord, cfg: BackupConfig) -> dict[str, str]:
+def _upload_args(rec: ObjRec, cfg: BackupConfig) -> dict[str, str]:
     args: dict[str, str] = {"ChecksumAlgorithm": rec.algorithm}
     if rec.type == "FULL_OBJECT":
         # S3 checks the object against our own value (for CRC64NVME also across multipart parts).
@@ -331,15 +330,17 @@ def upload_missing(
             heads = dict(
                 zip(to_head, pool.map(lambda s: store.head(store.object_rel(s)), to_head), strict=True)
             )
+        confirmed: list[tuple[str, ObjRec]] = []
         for sha, h in heads.items():
             exp = expected_record(by_sha[sha][0].digest, cfg)
             if h is not None and compare_record(exp, h, h.get("ContentLength")) is None:
                 out.records[sha] = exp
-                index.add_object(sha, exp)
+                confirmed.append((sha, exp))
             else:
                 if h is not None:
                     log.info("object %s present but not as expected; uploading it again", sha)
                 to_upload.append(sha)
+        index.add_objects(confirmed)
     out.reused_objects = len(out.records)
     if to_upload:
         _upload(store, index, cfg, by_sha, to_upload, out, lease, on_progress, on_uploaded)
@@ -365,82 +366,94 @@ def _upload(
     total_items = len(to_upload)
     counter = [0]
     events: queue.Queue = queue.Queue()
-    in_flight: dict[str, tuple[HashedFile, ObjectRecord]] = {}
+    in_flight: dict[str, tuple[HashedFile, ObjRec]] = {}
     window = max(8, cfg.max_concurrency * 4)
     progress = _Throttle(on_progress)
+    verified: list[tuple[str, ObjRec]] = []
+    last_flush = time.monotonic()
     # The context manager, not shutdown(cancel=True): s3transfer 0.19's shutdown() passes its
     # arguments in the wrong order and raises TypeError when cancelling.
-    with store.transfer_manager() as tm:
-        while pending or in_flight:
-            while pending and len(in_flight) < window:
-                sha = pending.pop()
-                i = attempt.get(sha, 0)
-                hf = by_sha[sha][i]
-                rec = expected_record(hf.digest, cfg)
-                key = store.key(store.object_rel(sha))
-                store.pop_captured(key)
-                tm.upload(
-                    hf.src.abs_path,
-                    store.bucket,
-                    key,
-                    extra_args=_upload_args(rec, cfg),
-                    subscribers=[_Sub(sha, events, counter)],
-                )
-                in_flight[sha] = (hf, rec)
-            try:
-                sha, fut = events.get(timeout=PROGRESS_EVERY_S)
-            except queue.Empty:
-                progress(Progress("upload", counter[0], total_bytes, out.uploaded_objects, total_items))
+    try:
+        with store.transfer_manager() as tm:
+            while pending or in_flight:
                 if lease is not None:
                     lease.refresh_if_due()
-                continue
-            hf, rec = in_flight.pop(sha)
-            progress(Progress("upload", counter[0], total_bytes, out.uploaded_objects, total_items))
-            rel = store.object_rel(sha)
-            problem = None
-            try:
-                fut.result()
-            except Exception as exc:
-                err = classify(exc, f"uploading {hf.src.path}")
-                if err.kind == "checksum_mismatch":
-                    problem = "S3 rejected the content: it no longer matches the hash (changed since hashed)"
-                elif isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
-                    problem = f"unreadable: {exc.strerror or exc}"
-                elif isinstance(exc, FileNotFoundError):
-                    problem = "vanished during the backup"
+                while pending and len(in_flight) < window:
+                    sha = pending.pop()
+                    i = attempt.get(sha, 0)
+                    hf = by_sha[sha][i]
+                    rec = expected_record(hf.digest, cfg)
+                    key = store.key(store.object_rel(sha))
+                    store.pop_captured(key)
+                    tm.upload(
+                        hf.src.abs_path,
+                        store.bucket,
+                        key,
+                        extra_args=_upload_args(rec, cfg),
+                        subscribers=[_Sub(sha, events, counter)],
+                    )
+                    in_flight[sha] = (hf, rec)
+                try:
+                    sha, fut = events.get(timeout=PROGRESS_EVERY_S)
+                except queue.Empty:
+                    progress(Progress("upload", counter[0], total_bytes, out.uploaded_objects, total_items))
+                    continue
+                hf, rec = in_flight.pop(sha)
+                progress(Progress("upload", counter[0], total_bytes, out.uploaded_objects, total_items))
+                rel = store.object_rel(sha)
+                problem = None
+                try:
+                    fut.result()
+                except Exception as exc:
+                    err = classify(exc, f"uploading {hf.src.path}")
+                    if err.kind == "checksum_mismatch":
+                        problem = (
+                            "S3 rejected the content: it no longer matches the hash (changed since hashed)"
+                        )
+                    elif isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+                        problem = f"unreadable: {exc.strerror or exc}"
+                    elif isinstance(exc, FileNotFoundError):
+                        problem = "vanished during the backup"
+                    else:
+                        raise err from None
+                if problem is None:
+                    cap = store.pop_captured(store.key(rel)) or {}
+                    if any(k != "ChecksumType" for k in cap):
+                        verdict = compare_record(rec, cap)
+                    else:  # e.g. CompleteMultipartUpload on stores that omit the checksum
+                        h = store.head(rel)
+                        verdict = "missing" if h is None else compare_record(rec, h, h.get("ContentLength"))
+                    if verdict is not None:
+                        problem = f"upload not confirmed by S3 ({verdict})"
+                    elif not _same_stat(hf.src.abs_path, hf.digest):
+                        problem = "changed while being uploaded"
+                    if problem is not None:
+                        store.delete_one(rel)  # whatever landed may not be the content its name promises
+                if problem is None:
+                    out.records[sha] = rec
+                    verified.append((sha, rec))
+                    if len(verified) >= 500 or time.monotonic() - last_flush > 1.0:
+                        index.add_objects(verified)
+                        verified, last_flush = [], time.monotonic()
+                    out.uploaded_objects += 1
+                    out.uploaded_bytes += rec.size
+                    if on_uploaded is not None:
+                        on_uploaded(sha)
+                    continue
+                # This source failed; another file with the same content may still do.
+                out.changed_paths[hf.src.path] = problem
+                nxt = attempt.get(sha, 0) + 1
+                if nxt < len(by_sha[sha]):
+                    attempt[sha] = nxt
+                    pending.append(sha)
                 else:
-                    raise err from None
-            if problem is None:
-                cap = store.pop_captured(store.key(rel)) or {}
-                if any(k != "ChecksumType" for k in cap):
-                    verdict = compare_record(rec, cap)
-                else:  # e.g. CompleteMultipartUpload on stores that omit the checksum
-                    h = store.head(rel)
-                    verdict = "missing" if h is None else compare_record(rec, h, h.get("ContentLength"))
-                if verdict is not None:
-                    problem = f"upload not confirmed by S3 ({verdict})"
-                elif not _same_stat(hf.src.abs_path, hf.digest):
-                    problem = "changed while being uploaded"
-                if problem is not None:
-                    store.delete_one(rel)  # whatever landed may not be the content its name promises
-            if problem is None:
-                out.records[sha] = rec
-                index.add_object(sha, rec)
-                out.uploaded_objects += 1
-                out.uploaded_bytes += rec.size
-                if on_uploaded is not None:
-                    on_uploaded(sha)
-                continue
-            # This source failed; another file with the same content may still do.
-            out.changed_paths[hf.src.path] = problem
-            nxt = attempt.get(sha, 0) + 1
-            if nxt < len(by_sha[sha]):
-                attempt[sha] = nxt
-                pending.append(sha)
-            else:
-                out.failed[sha] = problem
-                log.warning("not backed up: %s: %s", hf.src.path, problem)
-        progress(Progress("upload", total_bytes, total_bytes, out.uploaded_objects, total_items), force=True)
+                    out.failed[sha] = problem
+                    log.warning("not backed up: %s: %s", hf.src.path, problem)
+            progress(
+                Progress("upload", total_bytes, total_bytes, out.uploaded_objects, total_items), force=True
+            )
+    finally:
+        index.add_objects(verified)  # what was verified stays known, even when the run dies
 
 
 # ----------------------------------------------------------------------------- commit
@@ -454,42 +467,47 @@ def commit_snapshot(
     snapshot_id: str,
     created: Any,
     lease: RemoteLease | None = None,
-) -> tuple[Manifest, BackupResult]:
-    """Write the manifest, only naming objects confirmed present; the snapshot exists from here on."""
-    files: list[FileEntry] = []
-    skipped = [SkippedEntry.model_construct(path=s.path, reason=s.reason) for s in scan.skipped]
-    used: dict[str, ObjectRecord] = {}
+) -> BackupResult:
+    """Write the manifest, only naming objects confirmed present; the snapshot exists from here on.
+
+    The manifest is built as plain dicts (it is read back through the Manifest model): a
+    pydantic object per file costs more than the whole unchanged run of a 10k-file store.
+    """
+    files: list[dict[str, Any]] = []
+    skipped = [SkippedEntry(path=s.path, reason=s.reason) for s in scan.skipped]
+    used: dict[str, ObjRec] = {}
+    total = 0
     for hf in scan.files:
         sha = hf.digest.sha256
-        if hf.src.path in outcome.changed_paths:  # its bytes are not what was hashed: never claim them
-            skipped.append(
-                SkippedEntry.model_construct(path=hf.src.path, reason=outcome.changed_paths[hf.src.path])
-            )
+        path = hf.src.path
+        if path in outcome.changed_paths:  # its bytes are not what was hashed: never claim them
+            skipped.append(SkippedEntry(path=path, reason=outcome.changed_paths[path]))
             continue
         rec = outcome.records.get(sha)
         if rec is None:
             reason = outcome.failed.get(sha)
             if reason is None:
-                raise BackupError("internal", f"{hf.src.path}: object {sha} was never confirmed present")
-            skipped.append(SkippedEntry.model_construct(path=hf.src.path, reason=reason))
+                raise BackupError("internal", f"{path}: object {sha} was never confirmed present")
+            skipped.append(SkippedEntry(path=path, reason=reason))
             continue
         used[sha] = rec
+        total += hf.digest.size
         files.append(
-            FileEntry.model_construct(
-                path=hf.src.path,
-                size=hf.digest.size,
-                mode=hf.src.mode,
-                mtime_ns=hf.digest.mtime_ns,
-                sha256=sha,
-                object=store.object_rel(sha),
-            )
+            {
+                "path": path,
+                "size": hf.digest.size,
+                "mode": hf.src.mode,
+                "mtime_ns": hf.digest.mtime_ns,
+                "sha256": sha,
+                "object": f"{OBJECTS}{sha}",
+            }
         )
     skipped.sort(key=lambda s: s.path)
     finished = utcnow()
     duration = (finished - created).total_seconds()
     stats = SnapshotStats(
         files=len(files),
-        bytes=sum(f.size for f in files),
+        bytes=total,
         uploaded_objects=outcome.uploaded_objects,
         uploaded_bytes=outcome.uploaded_bytes,
         reused_objects=outcome.reused_objects,
@@ -498,27 +516,28 @@ def commit_snapshot(
         hashed_bytes=scan.hashed_bytes,
         duration_s=round(duration, 3),
     )
-    manifest = Manifest(
-        snapshot=snapshot_id,
-        created=created,
-        finished=finished,
-        host=os.uname().nodename,
-        roots=[RootEntry(set=r.set, label=r.label, source=r.source) for r in scan.roots],
-        files=files,
-        symlinks=[SymlinkEntry.model_construct(path=s.path, target=s.target) for s in scan.symlinks],
-        skipped=skipped,
-        objects=used,
-        stats=stats,
-    )
+    doc = {
+        "format": FORMAT,
+        "snapshot": snapshot_id,
+        "created": created.isoformat(),
+        "finished": finished.isoformat(),
+        "host": os.uname().nodename,
+        "roots": [{"set": r.set, "label": r.label, "source": r.source} for r in scan.roots],
+        "files": files,
+        "symlinks": [{"path": s.path, "target": s.target} for s in scan.symlinks],
+        "skipped": [s.model_dump() for s in skipped],
+        "objects": {sha: r.doc() for sha, r in used.items()},
+        "stats": stats.model_dump(),
+    }
     if lease is not None:
         lease.ensure_live()
     store.put_json(
         store.snapshot_rel(snapshot_id),
-        manifest.model_dump_json().encode(),
+        json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode(),
         metadata={"files": str(stats.files), "bytes": str(stats.bytes), "created": created.isoformat()},
     )
-    index.add_manifest(manifest)
-    result = BackupResult(
+    index.add_snapshot(snapshot_id, created.isoformat(), stats.files, stats.bytes, used)
+    return BackupResult(
         snapshot=snapshot_id,
         created=created,
         files=stats.files,
@@ -526,7 +545,7 @@ def commit_snapshot(
         uploaded_objects=outcome.uploaded_objects,
         uploaded_bytes=outcome.uploaded_bytes,
         reused_objects=outcome.reused_objects,
-        symlinks=len(manifest.symlinks),
+        symlinks=len(scan.symlinks),
         skipped=skipped,
         hashed_files=scan.hashed_files,
         hashed_bytes=scan.hashed_bytes,
@@ -536,7 +555,6 @@ def commit_snapshot(
         if outcome.duration_s > 0
         else 0.0,
     )
-    return manifest, result
 
 
 # ----------------------------------------------------------------------------- all in one
@@ -571,7 +589,7 @@ def run_backup(
             try:
                 scan = scan_sources(cfg, sdir, on_progress)
                 outcome = upload_missing(store, index, cfg, scan, lease, on_progress, on_uploaded)
-                _, result = commit_snapshot(store, index, scan, outcome, sid, created, lease)
+                result = commit_snapshot(store, index, scan, outcome, sid, created, lease)
             finally:
                 lease.release()
         finally:

@@ -150,6 +150,9 @@ def walk_set(bset: BackupSet, tree: SourceTree) -> None:
                     except OSError as exc:
                         tree.skipped.append(Skipped(path=spath, reason=_reason(exc)))
                         continue
+                    if not _utf8(target):
+                        tree.skipped.append(Skipped(path=spath, reason="symlink target is not UTF-8"))
+                        continue
                     tree.symlinks.append(SourceSymlink(path=spath, abs_path=e.path, target=target))
                 else:
                     tree.skipped.append(

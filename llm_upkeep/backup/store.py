@@ -33,7 +33,7 @@ from botocore.exceptions import (
 
 from llm_upkeep.backup.config import BackupConfig
 from llm_upkeep.backup.errors import BackupError
-from llm_upkeep.backup.models import ObjectRecord
+from llm_upkeep.backup.models import ObjectRecord, ObjRec
 from llm_upkeep.configbase import resolve_secret
 from llm_upkeep.redact import redact
 
@@ -107,7 +107,9 @@ def reported_checksum(resp: dict[str, Any], algorithm: str) -> tuple[str | None,
     return None, None, (others[0] if others else None)
 
 
-def compare_record(expected: ObjectRecord, resp: dict[str, Any], size: int | None = None) -> str | None:
+def compare_record(
+    expected: ObjectRecord | ObjRec, resp: dict[str, Any], size: int | None = None
+) -> str | None:
     """None when the response matches the record; else a problem name."""
     if size is not None and size != expected.size:
         return "size_mismatch"

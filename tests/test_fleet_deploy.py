@@ -63,9 +63,10 @@ def test_deploy_registers_every_deployment_with_schedule_pool_and_pull_step(api_
         )
         assert got == sorted((s.cron, s.timezone, s.active) for s in spec.schedules), name
         assert d["entrypoint"] == spec.entrypoint
-        # Workers find the code where LLM_UPKEEP_PROJECT_DIR says, resolved on their own host at run time.
+        # prefect deploy resolves {{ $LLM_UPKEEP_PROJECT_DIR }} when it registers: the checkout deployed
+        # from, so every host keeps its checkout at that same path (docs/operations.md).
         step = d["pull_steps"][0]["prefect.deployments.steps.set_working_directory"]
-        assert step["directory"] == "{{ $LLM_UPKEEP_PROJECT_DIR }}"
+        assert step["directory"] == str(project_dir())
     # Deploying again updates in place: same deployments, pool not re-created.
     rc, doc2, out = deploy(api_url, "--pool", "upkeep-test")
     assert rc == 0 and doc2["created_pools"] == [], out[-3000:]

@@ -484,3 +484,34 @@ def test_docs_table_is_the_rows_table():
     required = {"slow_ttft", "saturated_low_tps", "oom", "gibberish", "connection_refused", "cold_load",
                 "cpu_offload", "disk_full", "gpu_xid"}  # fmt: skip
     assert required <= set(SYMPTOMS)
+
+
+def test_a_thinking_model_that_has_not_answered_yet_is_not_a_failed_canary(tmp_path, sim):
+    sim.behavior.thinking = True
+    sim.behavior.thinking_tokens = 30  # more than canary_max_tokens (24): the canary gets no content
+    res = run(runbook_config(tmp_path, [sim_endpoint(sim)]))
+    assert res.incidents == []
+
+
+def test_cpu_only_host_is_not_an_offload_but_a_gpu_host_is(tmp_path, sim, busy_gpu):
+    sim.behavior.vram_fraction = 0.0
+    cfg = runbook_config(tmp_path, [sim_endpoint(sim)], runbook={"verify_timeout_s": 0.5})
+    assert run(cfg).incidents == []  # no GPU here: the model runs on the CPU by design
+    assert (
+        only(run(cfg, gpu_reader=busy_gpu), "cpu_offload")
+        .diagnosis.evidence[0]
+        .startswith("llama3:8b: 0% in VRAM")
+    )
+
+
+def test_secrets_in_logs_never_reach_the_report_or_json(tmp_path, sim):
+    from llm_upkeep.runbook.incident import render_report
+
+    log = tmp_path / "srv.log"
+    log.write_text("Authorization: Bearer sk-live-0123456789abcdef\ncudaMalloc failed: out of memory\n")
+    cfg = runbook_config(tmp_path, [sim_endpoint(sim)],
+                         runbook={"logs": [{"name": "srv", "kind": "server", "path": str(log)}]})  # fmt: skip
+    res = run(cfg)
+    inc = only(res, "oom")  # found in the log although the probe itself succeeded
+    text = render_report(res) + str(res.to_json()) + str(inc.timeline)
+    assert "sk-live-0123456789abcdef" not in text and "cudaMalloc failed" in text

@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 
 import httpx
 
-from llm_upkeep.clients import LLMError, client_for, make_http_client
+from llm_upkeep.clients import make_http_client
 from llm_upkeep.config import Config, EndpointConfig
 from llm_upkeep.disk import measure_disk
 from llm_upkeep.probe import probe_endpoint
 from llm_upkeep.restart import record_recovery
 from llm_upkeep.runbook.fixes import FixContext, FixResult, execute_fix, restart_outcome
-from llm_upkeep.runbook.gibberish import check_canary, score_gibberish
+from llm_upkeep.runbook.gibberish import score_gibberish
 from llm_upkeep.runbook.incident import (
     Incident,
     RunbookResult,
@@ -31,7 +31,13 @@ from llm_upkeep.runbook.incident import (
     open_thread,
     overall_status,
 )
-from llm_upkeep.runbook.observe import HostObservation, Observation, observe_endpoint, observe_host
+from llm_upkeep.runbook.observe import (
+    HostObservation,
+    Observation,
+    ask_canary,
+    observe_endpoint,
+    observe_host,
+)
 from llm_upkeep.runbook.rows import ROW_BY_SYMPTOM, FixPlan, diagnose, plan_fixes
 from llm_upkeep.telemetry import GpuSnapshot, collect_gpus
 
@@ -143,15 +149,12 @@ async def _check_once(
         ok = s.score < rb.gibberish_threshold
         detail = f"{ep.name}: answer gibberish score {s.score:.2f}"
         if rb.canary_prompt and rb.canary_expected:
-            try:
-                ans = await client_for(ep, http).complete(
-                    rb.canary_prompt, max_tokens=rb.canary_max_tokens, temperature=0.0
-                )
-                canary = check_canary(ans.get("text") or "", rb.canary_expected)
-            except LLMError as exc:
-                canary, ans = False, {"text": f"({exc.kind})"}
-            ok = ok and canary
-            detail += f", canary {'passed' if canary else 'failed'}: {(ans.get('text') or '')[:60]!r}"
+            text, canary, note = await ask_canary(cfg, ep, http)
+            if canary is None and note and note.startswith("canary inconclusive"):
+                detail += f", {note}"  # a thinking model's silence does not block recovery
+            else:
+                ok = ok and bool(canary)
+                detail += f", canary {'passed' if canary else 'failed'}: {(text or note or '')[:60]!r}"
         return ok, detail
     return True, f"{ep.name}: answers (TTFT {p.ttft_s or 0:.2f} s)"
 

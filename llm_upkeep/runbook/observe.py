@@ -106,6 +106,24 @@ async def _context_length(
     return None
 
 
+async def ask_canary(
+    cfg: Config, endpoint: EndpointConfig, http: httpx.AsyncClient
+) -> tuple[str | None, bool | None, str | None]:
+    """(answer, passed, note). passed is None when the canary says nothing: the request failed, or
+    a reasoning model spent every allowed token thinking (no answer is not a wrong answer)."""
+    rb = cfg.runbook
+    try:
+        ans = await client_for(endpoint, http).complete(
+            rb.canary_prompt, max_tokens=rb.canary_max_tokens, temperature=0.0
+        )
+    except LLMError as exc:
+        return None, None, f"canary: {exc.kind}: {exc.detail}"
+    text = (ans.get("text") or "").strip()
+    if not text and (ans.get("reasoning") or "").strip():
+        return text, None, f"canary inconclusive: still thinking after {rb.canary_max_tokens} tokens"
+    return text, check_canary(text, rb.canary_expected), None
+
+
 async def observe_endpoint(cfg: Config, endpoint: EndpointConfig, http: httpx.AsyncClient) -> Observation:
     """Probe, canary, metrics, context size and logs of one endpoint; never raises for the server's faults."""
     rb = cfg.runbook
@@ -117,16 +135,11 @@ async def observe_endpoint(cfg: Config, endpoint: EndpointConfig, http: httpx.As
     if probe.ok:
         obs.text_score = score_gibberish(probe.text)
         if rb.canary_prompt and rb.canary_expected:
-            client = client_for(endpoint, http)
-            try:
-                ans = await client.complete(
-                    rb.canary_prompt, max_tokens=rb.canary_max_tokens, temperature=0.0
-                )
-                obs.canary_text = (ans.get("text") or "").strip()
-                obs.canary_ok = check_canary(obs.canary_text, rb.canary_expected)
+            obs.canary_text, obs.canary_ok, note = await ask_canary(cfg, endpoint, http)
+            if note:
+                obs.notes.append(note)
+            if obs.canary_text:
                 obs.canary_score = score_gibberish(obs.canary_text)
-            except LLMError as exc:
-                obs.notes.append(f"canary: {exc.kind}: {exc.detail}")
     if probe.error_kind not in ("connection_refused", "connect_timeout", "timeout"):
         client = client_for(endpoint, http)
         if isinstance(client, OpenAIClient):

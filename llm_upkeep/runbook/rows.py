@@ -384,8 +384,11 @@ def plan_cold_load(cfg: Config, d: Diagnosis, obs: Observation | None) -> list[F
 def detect_cpu_offload(cfg: Config, obs: Observation, host: HostObservation) -> list[Diagnosis]:
     if not obs.probe.ok:
         return []
+    gpus_here = obs.endpoint.host != "local" or bool(host.gpus.gpus)
     for m in obs.probe.ps or []:
         size, vram = m.get("size") or 0, m.get("size_vram")
+        if vram == 0 and not gpus_here:
+            continue  # a CPU-only host runs every model on the CPU by design
         if size and vram is not None and vram < size:
             ev = [f"{m.get('name', obs.endpoint.model)}: {vram / size:.0%} in VRAM ({vram}/{size} bytes)"]
             if obs.endpoint.host == "local":

@@ -242,10 +242,10 @@ async def remediate(ctx: FixContext, inc: Incident, approval: Approval) -> Incid
 
 
 def _why_not_fixed(inc: Incident) -> str:
-    for status in ("failed", "not_approved", "dry_run", "escalated", "proposed"):
-        hits = [r for r in inc.results if r.status == status]
+    for statuses in (("failed",), ("not_approved",), ("dry_run",), ("proposed", "escalated")):
+        hits = [r for r in inc.results if r.status in statuses]
         if hits:
-            return "; ".join(f"{r.action}: {r.detail}" for r in hits[:3])
+            return "; ".join(f"{r.action}: {r.detail}" for r in hits[:4])
     return "no automatic fix for this symptom"
 
 

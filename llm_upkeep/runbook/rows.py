@@ -222,9 +222,7 @@ def detect_oom(cfg: Config, obs: Observation, host: HostObservation) -> list[Dia
 def plan_oom(cfg: Config, d: Diagnosis, obs: Observation | None) -> list[FixPlan]:
     plans = [_logs_plan(cfg, d), *_setting_plans(cfg, d, obs, ("concurrency", "context"))]
     if not any(p.corrective for p in plans):
-        plans.append(
-            _escalate(d, "reduce concurrent requests or the context window (proposals above), then restart")
-        )
+        plans.append(_escalate(d, "apply the proposed lower concurrency or context window, then restart"))
     return plans
 
 

@@ -10,7 +10,7 @@ import pytest
 from llm_upkeep.cli import main
 from llm_upkeep.config import parse_config
 from llm_upkeep.configbase import ConfigError
-from llm_upkeep.deploy import load_deployments, project_dir, render_document, read_document
+from llm_upkeep.deploy import load_deployments, project_dir, read_document, render_document
 from llm_upkeep.fleet import (
     ALL_HOST_STEPS,
     fleet_deployment_specs,

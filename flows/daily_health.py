@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
+from typing import Literal
 
 from prefect import flow, get_run_logger
 from prefect.context import get_run_context
@@ -14,6 +15,7 @@ from prefect.context import get_run_context
 from llm_upkeep.checks import CheckResult, overall_status
 from llm_upkeep.clients import make_http_client
 from llm_upkeep.config import Config, load_config
+from llm_upkeep.fleet import plan_scope
 from llm_upkeep.health import HealthResult, check_probe, plan_restarts, render_report
 from llm_upkeep.logrotate import check_rotation
 from llm_upkeep.redact import install_log_redaction
@@ -40,23 +42,36 @@ async def _probe(endpoint, http, cfg: Config):
 
 
 @flow(name="daily-health", log_prints=False)
-async def daily_health(config_path: str | None = None, allow_restart: bool = True) -> HealthResult:
+async def daily_health(
+    config_path: str | None = None,
+    allow_restart: bool = True,
+    chain_runbook: bool = True,
+    scope: Literal["all", "central", "host"] = "all",
+    host: str | None = None,
+) -> HealthResult:
+    """chain_runbook: when degraded, run the emergency runbook as a subflow (diagnose, fix, verify).
+    scope/host: in a fleet, the central run probes over HTTP and each host's run does its
+    host-local steps (NVML, disk, logs, restarts) on that host's work queue."""
     install_log_redaction()
     logger = get_run_logger()
     t0 = time.monotonic()
     started = datetime.now(UTC)
     cfg = load_config(config_path)
     state_dir = str(cfg.state_path)
+    plan = plan_scope(cfg, scope, host)
+    logger.info("daily health %s", plan.describe())
 
     # Host-local steps run in the task runner's threads while the probes stream.
-    gpu_f = collect_gpus_task.submit() if cfg.gpu.enabled else None
-    disk_f = measure_disk_task.submit(cfg.health.disk_paths, cfg.health.disk_alert_percent)
-    rot_f = rotate_logs_task.submit(cfg.logs) if cfg.logs.dirs else None
+    gpu_f = collect_gpus_task.submit() if plan.gpu else None
+    disk_f = (
+        measure_disk_task.submit(cfg.health.disk_paths, cfg.health.disk_alert_percent) if plan.disk else None
+    )
+    rot_f = rotate_logs_task.submit(cfg.logs) if plan.logs else None
 
     checks: list[CheckResult] = []
     actions = []
     async with make_http_client() as http:
-        probes = await asyncio.gather(*[_probe(e, http, cfg) for e in cfg.endpoints])
+        probes = await asyncio.gather(*[_probe(e, http, cfg) for e in plan.endpoints])
         for p in probes:
             checks += check_probe(p, cfg.health)
         snapshot = gpu_f.result() if gpu_f else None
@@ -65,12 +80,13 @@ async def daily_health(config_path: str | None = None, allow_restart: bool = Tru
                 snapshot, cfg.health.gpu_memory_alert_percent, cfg.health.gpu_temperature_margin_c,
                 cfg.health.gpu_temperature_alert_c,
             )  # fmt: skip
-        checks += disk_f.result()
+        if disk_f is not None:
+            checks += disk_f.result()
         if rot_f is not None:
             checks.append(check_rotation(rot_f.result()))
 
-        if allow_restart:
-            for name, reason in plan_restarts(cfg, checks).items():
+        if allow_restart and plan.restart:
+            for name, reason in plan_restarts(cfg, checks, plan.endpoints).items():
                 ep = cfg.endpoint(name)
                 outcome = restart_server_task(cfg.restart, state_dir, name, reason, ep.model)
                 logger.info("restart %s: %s (%s)", name, outcome.decision, reason)
@@ -101,6 +117,12 @@ async def daily_health(config_path: str | None = None, allow_restart: bool = Tru
         if delivery.status == "failed":
             logger.error("Slack alert was not delivered: %s", delivery.error)
     result.duration_s = round(time.monotonic() - t0, 3)
-    publish_report_task(render_report(result), checks)
+    publish_report_task(render_report(result), checks, key_suffix=plan.key_suffix)
     logger.info("daily health: %s (%d checks, %.2f s)", status, len(checks), result.duration_s)
+    if chain_runbook and status != "ok":
+        from flows.runbook import chain_from_health
+
+        rb = await chain_from_health(result, config_path)
+        if rb is not None:
+            result.runbook_status = rb.status
     return result

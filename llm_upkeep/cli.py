@@ -78,7 +78,9 @@ def cmd_run_daily_health(args) -> int:
     precheck_config(args.config)
     from flows.daily_health import daily_health
 
-    result = run_flow(daily_health, config_path=args.config, allow_restart=not args.no_restart)
+    result = run_flow(
+        daily_health, config_path=args.config, allow_restart=not args.no_restart, chain_runbook=not args.no_runbook
+    )
     if args.json:
         emit_json(result.to_json())
     else:
@@ -99,10 +101,18 @@ def cmd_config_check(args) -> int:
 
 # Feature modules register their commands here: (module, function(subparsers)).
 RUN_REGISTRARS: list[tuple[str, str]] = [
+    ("llm_upkeep.bench.cli", "add_run_weekly_benchmark"),
+    ("llm_upkeep.security.cli", "add_run_security_audit"),
+    ("llm_upkeep.cost.cli", "add_run_cost_review"),
     ("llm_upkeep.review.cli", "add_run_weekly_review"),
     ("llm_upkeep.review.cli", "add_run_gpu_sampling"),
+    ("llm_upkeep.models.cli", "add_models_run_commands"),
+    ("llm_upkeep.runbook.cli", "add_run_runbook"),
 ]
-TOP_REGISTRARS: list[tuple[str, str]] = []
+TOP_REGISTRARS: list[tuple[str, str]] = [
+    ("llm_upkeep.ops_cli", "add_ops_commands"),
+    ("llm_upkeep.models.cli", "add_models_commands"),
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = run_sub.add_parser("daily-health", help="probe endpoints, GPUs, disks; rotate logs; alert")
     add_common(p)
     p.add_argument("--no-restart", action="store_true", help="never restart, even when the runbook says so")
+    p.add_argument("--no-runbook", action="store_true", help="do not chain the emergency runbook when degraded")
     p.set_defaults(func=cmd_run_daily_health)
 
     p = sub.add_parser("config", help="validate the config file")

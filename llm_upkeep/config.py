@@ -14,8 +14,14 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator
 
 from llm_upkeep.backup.config import BackupConfig
+from llm_upkeep.bench.config import BenchmarkConfig
 from llm_upkeep.configbase import ConfigError, PositiveFloat, Section, resolve_secret
+from llm_upkeep.cost.config import CostConfig
+from llm_upkeep.fleet import FleetConfig
+from llm_upkeep.models.config import ModelsConfig
 from llm_upkeep.review.config import ReviewConfig
+from llm_upkeep.runbook.config import RunbookConfig
+from llm_upkeep.security.config import SecurityConfig
 
 ENV_CONFIG = "LLM_UPKEEP_CONFIG"
 DEFAULT_CONFIG_NAME = "llm-upkeep.toml"
@@ -186,7 +192,19 @@ class Config(Section):
     restart: RestartConfig = Field(default_factory=RestartConfig, description="Guarded restart.")
     gpu: GpuConfig = Field(default_factory=GpuConfig, description="GPU telemetry.")
     review: ReviewConfig = Field(default_factory=ReviewConfig, description="Weekly review chores.")
+    benchmark: BenchmarkConfig = Field(
+        default_factory=BenchmarkConfig, description="Weekly benchmark: load profile, suite, thresholds."
+    )
     backup: BackupConfig = Field(default_factory=BackupConfig, description="Monthly backup to S3.")
+    security: SecurityConfig = Field(default_factory=SecurityConfig, description="Monthly security audit.")
+    cost: CostConfig = Field(default_factory=CostConfig, description="Monthly cost review.")
+    fleet: FleetConfig = Field(default_factory=FleetConfig, description="Fleet: hosts, pool, queues.")
+    models: ModelsConfig = Field(
+        default_factory=ModelsConfig, description="Model pins, verification, promotion and rollback."
+    )
+    runbook: RunbookConfig = Field(
+        default_factory=RunbookConfig, description="Emergency runbook: detectors, fixes, approvals."
+    )
 
     # Set by load_config; not a TOML key.
     source: str | None = Field(default=None, exclude=True, description="File this config was read from.")

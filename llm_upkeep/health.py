@@ -105,9 +105,14 @@ def check_probe(p: ProbeResult, h: HealthConfig) -> list[CheckResult]:
     return out
 
 
-def plan_restarts(cfg: Config, checks: list[CheckResult]) -> dict[str, str]:
-    """Endpoints to restart and why (runbook: TTFT over threshold or GPU memory leak)."""
+def plan_restarts(cfg: Config, checks: list[CheckResult], endpoints=None) -> dict[str, str]:
+    """Endpoints to restart and why (runbook: TTFT over threshold or GPU memory leak).
+
+    A GPU memory alert restarts every production endpoint this run covers (they share the GPUs
+    of this host); a TTFT alert restarts that endpoint only.
+    """
     plan: dict[str, str] = {}
+    endpoints = cfg.endpoints if endpoints is None else endpoints
     if cfg.restart.on_ttft:
         for c in checks:
             if c.check == "ttft" and c.status == Status.ALERT:
@@ -116,8 +121,8 @@ def plan_restarts(cfg: Config, checks: list[CheckResult]) -> dict[str, str]:
         hot = [c for c in checks if c.check == "gpu_memory" and c.status == Status.ALERT]
         if hot:
             why = ", ".join(f"GPU {c.target} at {c.value:.0f}%" for c in hot)
-            for e in cfg.endpoints:
-                if e.host == "local" and not e.staging:
+            for e in endpoints:
+                if not e.staging:
                     plan.setdefault(e.name, f"{why} > {hot[0].threshold:g}% (runbook: memory leak)")
     return plan
 
@@ -135,6 +140,7 @@ class HealthResult(BaseModel):
     started_at: datetime = Field(default_factory=lambda: datetime.now(UTC), description="Start (UTC).")
     duration_s: float = Field(default=0.0, description="Wall time of the run.")
     error: str | None = Field(default=None, description="Why the run failed, when it did.")
+    runbook_status: str | None = Field(default=None, description="Status of the chained runbook run, if any.")
 
     def to_json(self) -> dict[str, Any]:
         return {

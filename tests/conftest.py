@@ -17,6 +17,8 @@ pytest_plugins: list[str] = [
     "tests.s3_fixtures",
     "tests.review_fixtures",
     "tests.models_fixtures",
+    "tests.demo_fixtures",
+    "tests.runbook_fixtures",
 ]
 
 

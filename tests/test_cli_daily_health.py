@@ -88,7 +88,7 @@ def test_degraded_exit_1_and_human_summary(api_env, tmp_path):
     with SimServer(SimBehavior()) as a:
         a.set_fault("http_500")
         cfg = write_config(tmp_path, [{"name": "x", "api": "ollama", "url": a.url, "model": "llama3:8b"}])
-        r = cli(["run", "daily-health", "--config", str(cfg)], env=api_env)
+        r = cli(["run", "daily-health", "--config", str(cfg), "--no-runbook"], env=api_env)
         assert r.returncode == 1, r.stderr[-2000:]
         assert "DEGRADED" in r.stdout and "endpoint_up" in r.stdout and "http_5xx" in r.stdout
         assert "Traceback" not in r.stderr

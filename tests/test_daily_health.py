@@ -57,10 +57,10 @@ def ep(sim, name, api="ollama", **kw):
     return {"name": name, "api": api, "url": sim.url, "model": sim.behavior.model, **kw}
 
 
-def run(config_path):
+def run(config_path, chain_runbook=False):
     from flows.daily_health import daily_health
 
-    return asyncio.run(daily_health(config_path=config_path))
+    return asyncio.run(daily_health(config_path=config_path, chain_runbook=chain_runbook))
 
 
 def by(result, check, target):
@@ -182,3 +182,13 @@ def test_retries_5xx_with_backoff_but_not_4xx(prefect_harness, sim_factory, slac
     assert len(gens(four)) == 1  # a 4xx is not retried
     assert "http_5xx" in by(result, "endpoint_up", "five").detail
     assert "http_4xx" in by(result, "endpoint_up", "four").detail
+
+
+def test_degraded_run_chains_the_runbook(prefect_harness, sim_factory, slack, nvml, tmp_path):
+    sim = sim_factory()
+    sim.set_fault("oom")
+    result = run(make_config(tmp_path, [ep(sim, "main")], health={"probe_retries": 0}), chain_runbook=True)
+    assert result.status == "degraded"
+    assert result.runbook_status is not None
+    texts = " ".join(m.get("text") or "" for m in slack.messages)
+    assert "oom" in texts.lower()

@@ -142,3 +142,12 @@ def test_a_run_without_answers_cannot_be_pinned(sim_factory, state_dir):
     run = asyncio.run(_run(endpoint_for(sim), tiny_suite(2)))
     with pytest.raises(bl.BaselineError, match="no successful request"):
         bl.pin_baseline(state_dir, run)
+
+
+def test_run_ids_never_become_paths(sim_factory, state_dir):
+    sim = sim_factory(ttft_s=0.002, itl_s=0.001, tokens=4)
+    run = asyncio.run(_run(endpoint_for(sim, name="../../etc/x y"), tiny_suite(1)))
+    assert "/" not in run.run_id and " " not in run.run_id  # generated ids are sanitized
+    with pytest.raises(bl.BaselineError, match="not a safe file name"):
+        bl.save_run(state_dir, run.model_copy(update={"run_id": "../escape"}))
+    assert not (state_dir.parent / "escape.parquet").exists()

@@ -144,3 +144,17 @@ def test_tokens_timed_per_chunk_with_usage_counts():
     finish_timing(rec2, 1.0, times, 1.30, None)
     assert rec2.output_tokens == 4 and rec2.tokens_source == "chunks"
     assert rec2.itl_s == pytest.approx([0.06, 0.06, 0.06]) and rec2.tpot_s == pytest.approx(0.2 / 3)
+
+
+def test_a_hanging_server_costs_only_the_warmup(sim_factory):
+    import time
+
+    sim = sim_factory()
+    sim.set_fault("hang")
+    ep = endpoint_for(sim, api="openai", timeout_s=0.5, read_timeout_s=0.5)
+    t0 = time.monotonic()
+    run = asyncio.run(_run(ep, tiny_suite(3), RunSettings(repeats=3, warmup=1)))
+    assert time.monotonic() - t0 < 5  # not 9 more timeouts
+    m = run.metrics()
+    assert m["error_rate"] == 1.0 and m["error_kinds"] == {"timeout": 9}
+    assert all(r.error_detail.startswith("not sent: every warm-up request failed") for r in run.measured())

@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,9 +161,16 @@ def read_run_file(path: str | Path) -> RunResult:
     return run_from_table(table, str(path))
 
 
+def _file_name(run_id: str) -> str:
+    """Run ids become file names: only safe characters, never a path."""
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}", run_id):
+        raise BaselineError(f"run id {run_id[:60]!r} is not a safe file name")
+    return f"{run_id}.parquet"
+
+
 def save_run(state_dir: str | Path, run: RunResult) -> Path:
     """Record a run (every run is kept, so any one can be pinned or analysed later)."""
-    path = bench_dir(state_dir) / "runs" / f"{run.run_id}.parquet"
+    path = bench_dir(state_dir) / "runs" / _file_name(run.run_id)
     _write_table_verified(run_to_table(run), path)
     return path
 
@@ -219,7 +227,7 @@ def find_baseline(state_dir: str | Path, run: RunResult) -> BaselineRef | None:
 
 
 def load_baseline(state_dir: str | Path, ref: BaselineRef) -> RunResult:
-    return read_run_file(bench_dir(state_dir) / "baselines" / f"{ref.baseline_id}.parquet")
+    return read_run_file(bench_dir(state_dir) / "baselines" / _file_name(ref.baseline_id))
 
 
 def may_auto_pin(state_dir: str | Path, run: RunResult) -> tuple[bool, str]:
@@ -244,7 +252,7 @@ def pin_baseline(state_dir: str | Path, run: RunResult, reason: str = "save-base
         raise BaselineError(f"run {run.run_id} has no successful request; it cannot be a baseline")
     now = datetime.now(UTC)
     with _locked(state_dir):
-        _write_table_verified(run_to_table(run), bench_dir(state_dir) / "baselines" / f"{run.run_id}.parquet")
+        _write_table_verified(run_to_table(run), bench_dir(state_dir) / "baselines" / _file_name(run.run_id))
         index = read_index(state_dir)
         row = {
             "baseline_id": run.run_id, "target": run.target, "api": run.api, "url": run.url,

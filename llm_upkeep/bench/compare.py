@@ -47,6 +47,12 @@ class MetricDelta(BaseModel):
     higher_is_worse: bool = Field(default=True, description="Direction of 'worse'.")
     threshold_pct: float | None = Field(default=None, description="Regression threshold, percent.")
     regression: bool = Field(default=False, description="Worse beyond threshold and significant.")
+    shift_s: float | None = Field(
+        default=None, description="The change as time added to one request (s), for the client-lag rule."
+    )
+    within_client_lag: bool = Field(
+        default=False, description="Worse and significant, but no larger than the benchmark host's own lag."
+    )
 
 
 class Comparison(BaseModel):
@@ -60,6 +66,7 @@ class Comparison(BaseModel):
     regressions: list[dict[str, Any]] = Field(
         default_factory=list, description="What regressed, and by how much."
     )
+    notes: list[str] = Field(default_factory=list, description="What a reader should know.")
 
     @property
     def regressed(self) -> bool:
@@ -100,8 +107,28 @@ def _stat(values: list[float], metric: str) -> float | None:
     return float(pd.Series(values).quantile(q))
 
 
+def client_lag_budget(baseline: RunResult, current: RunResult) -> float:
+    """Time the two benchmark runs may have added on their own: the sum of their loop-lag p99s."""
+    return float((baseline.client_lag_s or {}).get("p99") or 0.0) + float(
+        (current.client_lag_s or {}).get("p99") or 0.0
+    )
+
+
+def _shift_s(col: str, bv: float, cv: float, tokens: float) -> float:
+    """The median's change as time added to one request (s)."""
+    if col in ("ttft_s", "e2e_s"):
+        return cv - bv
+    if col == "tpot_s":
+        return (cv - bv) * max(1.0, tokens - 1)
+    if col == "decode_tokens_per_s":
+        return (1.0 / cv - 1.0 / bv) * max(1.0, tokens - 1) if bv > 0 and cv > 0 else float("inf")
+    return cv - bv
+
+
 def compare_metrics(baseline: RunResult, current: RunResult, th: RegressionThresholds) -> list[MetricDelta]:
     b, c = requests_frame(baseline), requests_frame(current)
+    budget = client_lag_budget(baseline, current)
+    tokens = float(c[c["ok"]]["output_tokens"].median()) if c["ok"].any() else 1.0
     out = []
     for metric, col, higher_worse, attr in METRIC_SPECS:
         bs, cs = _samples(b, col), _samples(c, col)
@@ -116,7 +143,10 @@ def compare_metrics(baseline: RunResult, current: RunResult, th: RegressionThres
             d.significant = d.p_value is not None and d.p_value < th.alpha
             if d.delta_pct is not None and d.threshold_pct is not None:
                 worse = d.delta_pct > d.threshold_pct if higher_worse else d.delta_pct < -d.threshold_pct
-                d.regression = worse and d.significant
+                d.shift_s = _shift_s(col, bv, cv, tokens)
+                # A change no larger than the benchmark host's own scheduling lag may be the host's.
+                d.within_client_lag = worse and d.significant and abs(d.shift_s) <= budget
+                d.regression = worse and d.significant and not d.within_client_lag
         out.append(d)
     bm, cm = baseline.metrics(), current.metrics()
     for metric, higher_worse in (
@@ -144,6 +174,15 @@ def compare_runs(
     th = thresholds
     comp = Comparison(baseline_run_id=baseline.run_id, match=match)
     comp.metrics = compare_metrics(baseline, current, th)
+    lagged = [d for d in comp.metrics if d.within_client_lag]
+    if lagged:
+        budget = client_lag_budget(baseline, current)
+        comp.notes.append(
+            "not judged a regression: "
+            + ", ".join(f"{d.metric} {d.delta_pct:+.0f} %" for d in lagged)
+            + f" adds no more time per request than the benchmark host's own event-loop lag "
+            f"({budget * 1000:.1f} ms, p99 now + at baseline): the host running the benchmark was busy"
+        )
     for d in comp.metrics:
         if d.regression:
             comp.regressions.append({

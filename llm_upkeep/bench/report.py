@@ -108,7 +108,11 @@ def render_endpoint(e: EndpointBenchmark) -> str:
             ch = "–" if d.delta_pct is None else f"{d.delta_pct:+.1f} %"
             p = "–" if d.p_value is None else f"{d.p_value:.2g}"
             ci = "–" if d.ci_low_pct is None else f"{d.ci_low_pct:+.1f} … {d.ci_high_pct:+.1f} %"
-            v = "**REGRESSION**" if d.regression else ("significant" if d.significant else "")
+            v = (
+                "**REGRESSION**"
+                if d.regression
+                else ("within host lag" if d.within_client_lag else ("significant" if d.significant else ""))
+            )
             lines.append(f"| {d.metric} | {_fmt_metric(d.metric, d.baseline)} | {_fmt_metric(d.metric, d.current)} "
                          f"| {ch} | {p} | {ci} | {v} |")  # fmt: skip
     else:
@@ -122,6 +126,10 @@ def render_endpoint(e: EndpointBenchmark) -> str:
     lines += ["", f"Output {_num(m.get('output_tokens_per_s'))} tokens/s, {_num(m.get('requests_per_s'))} "
               f"requests/s, error rate {_pct(m.get('error_rate'))} ({m.get('ok', 0)} of {m.get('requests', 0)} "
               f"requests ok; tokens counted from {m.get('tokens_source') or '–'}).", ""]  # fmt: skip
+    lag = run.client_lag_s if run is not None else {}
+    if lag and lag.get("p99") is not None:
+        lines += [f"Benchmark host event-loop lag while measuring: p50 {_ms(lag.get('p50'))}, "
+                  f"p99 {_ms(lag.get('p99'))} (time the benchmark itself may add to a request).", ""]  # fmt: skip
     if e.plot_path:
         uri = Path(e.plot_path).resolve().as_uri()
         lines += [f"Latency distributions, baseline against now: [{Path(e.plot_path).name}]({uri}) "

@@ -62,11 +62,13 @@ class EndpointBenchmark(BaseModel):
                         "baseline": d.baseline, "current": d.current, "delta_pct": d.delta_pct,
                         "p_value": d.p_value, "ci_pct": [d.ci_low_pct, d.ci_high_pct] if d.ci_low_pct is not None else None,
                         "significant": d.significant, "regression": d.regression,
+                        "within_client_lag": d.within_client_lag,
                     }
                     for d in c.metrics
                 }  # fmt: skip
                 base["quality"] = c.quality
                 base["drift"] = c.drift
+                base["notes"] = c.notes
         return {
             "target": self.target,
             "metrics": {k: self.metrics.get(k) for k in JSON_METRICS},
@@ -156,6 +158,7 @@ async def judge_run(
     if baseline_run is not None and ref is not None and m["ok"] > 0:
         res.comparison = compare_runs(baseline_run, run, cfg.thresholds, match=ref.match)
         res.regressions = res.comparison.regressions
+        res.notes += res.comparison.notes
         if ref.match != "exact":
             res.notes.append(_match_note(ref, run))
         if res.regressions:

@@ -12,7 +12,9 @@ import asyncio
 import hashlib
 import json
 import random
+import re
 import time
+import uuid
 from contextlib import aclosing
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -139,6 +141,11 @@ class RunResult(BaseModel):
     duration_s: float = Field(default=0.0, description="Measured phase: first send to last answer.")
     requests: list[RequestRecord] = Field(default_factory=list, description="Every request, warm-up too.")
     similarity_method: str | None = Field(default=None, description="embeddings | lexical (why).")
+    client_lag_s: dict[str, float | int | None] = Field(
+        default_factory=dict,
+        description="Event-loop lag of the benchmark process while measuring (n, p50, p90, p99, max): how "
+        "late the benchmark itself noticed events; a busy benchmark host shows up here.",
+    )
 
     @property
     def label(self) -> str:
@@ -335,16 +342,17 @@ async def run_suite(
 ) -> RunResult:
     """Send the suite to one endpoint; never raises for server faults (they are measured errors).
 
+    When every warm-up request fails, the measured requests are not sent (recorded as errors
+    with the warm-up's error kind): a dead or hanging server must not cost each its timeout.
+
     Grading is separate (llm_upkeep.bench.grading.grade_run) so that a caller can choose the
     reference answers for similarity checks.
     """
     client = client_for(endpoint, http)
     ident = identity or await identify_endpoint(endpoint, http)
     started = datetime.now(UTC)
-    rid = (
-        run_id
-        or f"{started.strftime('%Y%m%dT%H%M%S')}-{endpoint.name}-{settings.api}-{time.monotonic_ns() % 10**6:06d}"
-    )
+    safe_name = re.sub(r"[^A-Za-z0-9_.-]", "_", endpoint.name)
+    rid = run_id or f"{started:%Y%m%dT%H%M%S}-{safe_name}-{settings.api}-{uuid.uuid4().hex[:6]}"
     warm, measured = plan_requests(suite, settings)
     run_t0 = time.perf_counter()
     records: list[RequestRecord] = []
@@ -356,7 +364,26 @@ async def run_suite(
         seq += 1
 
     jobs = [(seq + i, p, r) for i, (p, r) in enumerate(measured)]
+    if warm and not any(r.ok for r in records):
+        # A dead or hanging server would cost every measured request its full timeout: record
+        # them as not sent, with the warm-up's error, and end the run now.
+        kind = records[-1].error_kind or "protocol"
+        why = f"not sent: every warm-up request failed ({kind}: {records[-1].error_detail or ''})"
+        now = time.perf_counter() - run_t0
+        records += [
+            RequestRecord(seq=s, prompt_id=p.id, job=p.job, repeat=r, error_kind=kind, error_detail=why[:300],
+                          sent_s=now, ended_s=now)
+            for s, p, r in jobs
+        ]  # fmt: skip
+        return RunResult(
+            target=endpoint.name, api=settings.api, dialect=endpoint.api, url=safe_url(endpoint.url),
+            identity=ident, suite_name=suite.name, suite_hash=suite.hash, settings=settings, run_id=rid,
+            started_at=started, duration_s=0.0, requests=records,
+        )  # fmt: skip
     out: list[RequestRecord] = []
+    lag: list[float] = []
+    stop = asyncio.Event()
+    monitor = asyncio.create_task(watch_loop_lag(stop, lag))
     t_start = time.perf_counter()
     if settings.profile == "sequential":
         for s, p, r in jobs:
@@ -407,6 +434,8 @@ async def run_suite(
             tasks.append(asyncio.create_task(fire(s, p, r, off)))
         await asyncio.gather(*tasks)
 
+    stop.set()
+    await monitor
     out.sort(key=lambda rec: rec.seq)
     records += out
     first_send = min((rec.sent_s for rec in out), default=0.0)
@@ -414,8 +443,24 @@ async def run_suite(
     return RunResult(
         target=endpoint.name, api=settings.api, dialect=endpoint.api, url=safe_url(endpoint.url),
         identity=ident, suite_name=suite.name, suite_hash=suite.hash, settings=settings, run_id=rid,
-        started_at=started, duration_s=duration, requests=records,
+        started_at=started, duration_s=duration, requests=records, client_lag_s=describe(lag),
     )  # fmt: skip
+
+
+LAG_INTERVAL_S = 0.02
+
+
+async def watch_loop_lag(stop: asyncio.Event, samples: list[float], interval: float = LAG_INTERVAL_S) -> None:
+    """Sample how late the event loop wakes up for a timer: the benchmark's own scheduling delay.
+
+    Every measured latency includes this delay (a chunk that arrived while the process was not
+    running is stamped late), so the comparison uses it to tell a slower server from a busy
+    benchmark host.
+    """
+    while not stop.is_set():
+        t = time.perf_counter()
+        await asyncio.sleep(interval)
+        samples.append(max(0.0, time.perf_counter() - t - interval))
 
 
 def outcomes_of(rec: RequestRecord) -> list[CheckOutcome]:

@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import socket
 import subprocess
@@ -126,10 +127,29 @@ class Moto:
             self.proc.kill()
 
 
+CPU: dict[str, float] = {}  # CPU seconds of the last timed() call: client (the tool) and server (moto)
+SERVER_PID: list[int] = []
+
+
+def _server_cpu() -> float:
+    if not SERVER_PID:
+        return 0.0
+    import psutil
+
+    t = psutil.Process(SERVER_PID[0]).cpu_times()
+    return t.user + t.system
+
+
 def timed(cmd: list[str], env: dict, timeout: float = 3600) -> tuple[float, subprocess.CompletedProcess]:
+    """Wall time of one tool run; its CPU (client) and the server's CPU during it go into CPU."""
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    s0 = _server_cpu()
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     dt = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU["client"] = round((r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), 2)
+    CPU["server"] = round(_server_cpu() - s0, 2)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr[-2000:]}")
     return dt, proc
@@ -146,11 +166,13 @@ def bench_put_loop(moto: Moto, data: Path, workers: int = 10) -> dict:
         c.put_object(Bucket="ceiling", Key=str(p.relative_to(data)), Body=body)
         return len(body)
 
+    s0, c0 = _server_cpu(), time.process_time()
     t0 = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
         n = sum(pool.map(put, paths))
     dt = time.perf_counter() - t0
-    return {"tool": "put_object loop (10 threads)", "first_s": dt, "bytes": n}
+    cpu = {"client": round(time.process_time() - c0, 2), "server": round(_server_cpu() - s0, 2)}
+    return {"tool": "put_object loop (10 threads)", "first_s": dt, "bytes": n, "first_cpu": cpu}
 
 
 def bench_awscli(moto: Moto, data: Path, env: dict, venv: Path) -> dict:
@@ -168,8 +190,11 @@ def bench_awscli(moto: Moto, data: Path, env: dict, venv: Path) -> dict:
         "--only-show-errors",
     ]
     first, _ = timed(cmd, env)
+    first_cpu = dict(CPU)
     rerun, proc = timed(cmd, env)
     return {
+        "first_cpu": first_cpu,
+        "rerun_cpu": dict(CPU),
         "tool": "aws s3 sync",
         "first_s": first,
         "rerun_s": rerun,
@@ -183,8 +208,11 @@ def bench_s5cmd(moto: Moto, data: Path, env: dict, venv: Path) -> dict:
     c.create_bucket(Bucket="s5cmd")
     cmd = [str(s5), "--endpoint-url", moto.url, "sync", f"{data}/", "s3://s5cmd/backup/"]
     first, _ = timed(cmd, env)
+    first_cpu = dict(CPU)
     rerun, proc = timed(cmd, env)
     return {
+        "first_cpu": first_cpu,
+        "rerun_cpu": dict(CPU),
         "tool": "s5cmd sync",
         "first_s": first,
         "rerun_s": rerun,
@@ -216,8 +244,10 @@ def bench_ours(
     conf.write_text(tomli_w.dumps({"state_dir": str(state), "backup": backup}))
     cmd = [sys.executable, "-m", "llm_upkeep.backup.cli", "backup", "run", "--json", "--config", str(conf)]
     first, p1 = timed(cmd, env)
+    first_cpu = dict(CPU)
     r1 = json.loads(p1.stdout)
     rerun, p2 = timed(cmd, env)
+    rerun_cpu = dict(CPU)
     r2 = json.loads(p2.stdout)
     verify_s, _ = timed(
         [
@@ -237,6 +267,8 @@ def bench_ours(
     return {
         "tool": label,
         "first_s": first,
+        "first_cpu": first_cpu,
+        "rerun_cpu": rerun_cpu,
         "first_engine_s": r1["duration_s"],
         "first_upload_s": r1["upload_duration_s"],
         "rerun_s": rerun,
@@ -283,6 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict] = []
     skipped: dict[str, str] = {}
     moto = Moto()
+    SERVER_PID.append(moto.proc.pid)
     try:
         for name in args.only:
             moto.reset()
@@ -323,12 +356,14 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\ndata: {info['files']} files, {info['bytes'] / MiB:.0f} MiB ({info['small_files']} small, {info['large_files']} large)"
     )
-    print(f"{'tool':<34} {'first run':>10} {'MiB/s':>8} {'unchanged rerun':>16}")
+    print(f"{'tool':<30} {'first run':>10} {'MiB/s':>7} {'cpu client/server':>18} {'unchanged rerun':>30}")
     for r in results:
         rerun = f"{r['rerun_s']:.2f} s" if "rerun_s" in r else "-"
         if "rerun_engine_s" in r:
             rerun += f" ({r['rerun_engine_s']:.2f} s engine)"
-        print(f"{r['tool']:<34} {r['first_s']:>8.1f} s {r['first_mb_s']:>8.1f} {rerun:>16}")
+        cpu = r.get("first_cpu", {})
+        cpu_s = f"{cpu.get('client', 0):.1f}/{cpu.get('server', 0):.1f} s"
+        print(f"{r['tool']:<30} {r['first_s']:>8.1f} s {r['first_mb_s']:>7.1f} {cpu_s:>18} {rerun:>30}")
     for k, v in skipped.items():
         print(f"skipped {k}: {v}")
     if not args.workdir:

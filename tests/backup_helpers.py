@@ -57,9 +57,11 @@ def snapshot_tree(root: Path) -> dict[str, tuple[bytes, int, int]]:
     return out
 
 
-def write_toml(path: Path, cfg: BackupConfig, state_dir: Path) -> Path:
+def write_toml(path: Path, cfg: BackupConfig, state_dir: Path, alerts: dict | None = None) -> Path:
     import tomli_w
 
     data = {"state_dir": str(state_dir), "backup": cfg.model_dump(mode="json", exclude_none=True)}
+    if alerts:
+        data["alerts"] = alerts
     path.write_text(tomli_w.dumps(data))
     return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -28,10 +29,19 @@ def _artifacts(flow_run_id, key_prefix: str = "") -> dict[str, object]:
     return {a.key: a for a in arts if a.key and a.key.startswith(key_prefix)}
 
 
-def _conf(tmp_path, moto_s3, s3_env, n=20, **kw):
+def _conf(tmp_path, moto_s3, s3_env, n=20, alerts=None, **kw):
     src = make_tree(tmp_path / "src" / "models", n=n)
     cfg = backup_config(moto_s3, moto_s3.new_bucket(), s3_env, {"weights": [str(src)]}, **kw)
-    return src, cfg, str(write_toml(tmp_path / "c.toml", cfg, tmp_path / "state"))
+    return src, cfg, str(write_toml(tmp_path / "c.toml", cfg, tmp_path / "state", alerts))
+
+
+@pytest.fixture
+def slack(monkeypatch):
+    from llm_upkeep.sim.slack_sink import SlackSink
+
+    with SlackSink() as sink:
+        monkeypatch.setenv("BACKUP_TEST_HOOK", sink.webhook_url)
+        yield sink
 
 
 def test_monthly_backup_flow_reports_and_second_run_sends_nothing(prefect_harness, tmp_path, moto_s3, s3_env):
@@ -106,11 +116,14 @@ def test_upload_task_retry_resumes_after_the_server_comes_back(
     assert result.uploaded_objects + result.reused_objects == present
 
 
-def test_restore_drill_flow_passes_then_catches_a_corrupt_object(prefect_harness, tmp_path, moto_s3, s3_env):
+def test_restore_drill_flow_passes_then_catches_a_corrupt_object(
+    prefect_harness, tmp_path, moto_s3, s3_env, slack
+):
     from flows.monthly_backup import monthly_backup
     from flows.restore_drill import restore_drill
 
-    _, cfg, conf = _conf(tmp_path, moto_s3, s3_env, n=12, drill_sample_files=50)
+    alerts = {"slack_webhook_url_env": "BACKUP_TEST_HOOK"}
+    _, cfg, conf = _conf(tmp_path, moto_s3, s3_env, n=12, alerts=alerts, drill_sample_files=50)
     monthly_backup(config_path=conf)
     drill = restore_drill(config_path=conf)
     assert drill.ok and drill.sampled == 12 and drill.restored == 12 and drill.matched_source == 12
@@ -123,13 +136,17 @@ def test_restore_drill_flow_passes_then_catches_a_corrupt_object(prefect_harness
     assert state.is_failed()
     md = _artifacts(state.state_details.flow_run_id)["restore-drill-summary"].data
     assert "FAILED" in md and "content_mismatch" in md
+    (msg,) = slack.messages  # the passing drill sent nothing
+    assert "Restore drill FAILED" in msg["text"] and "restore_drill" in json.dumps(msg["blocks"])
 
 
-def test_monthly_backup_refuses_to_run_twice_at_once(prefect_harness, tmp_path, moto_s3, s3_env):
+def test_monthly_backup_refuses_to_run_twice_at_once(prefect_harness, tmp_path, moto_s3, s3_env, slack):
     from flows.monthly_backup import monthly_backup
     from llm_upkeep.backup.leases import LocalLock
 
-    _, _, conf = _conf(tmp_path, moto_s3, s3_env, n=3)
+    _, _, conf = _conf(tmp_path, moto_s3, s3_env, n=3, alerts={"slack_webhook_url_env": "BACKUP_TEST_HOOK"})
     with LocalLock(tmp_path / "state" / "backup" / "backup.lock", "backup"):
         state = monthly_backup(config_path=conf, return_state=True)
     assert state.is_failed() and "another backup is running" in state.message
+    (msg,) = slack.messages
+    assert "Monthly backup FAILED" in msg["text"] and "another backup is running" in json.dumps(msg["blocks"])

@@ -38,13 +38,15 @@ def monthly_backup(config_path: str | None = None) -> BackupResult:
     if not bcfg.sets:
         raise BackupError("not_configured", "no [[backup.sets]] configured: nothing to back up")
     state_dir = str(cfg.state_path)
-    store = S3Store(bcfg)
-    where = store.describe()
+    where = redact(
+        f"s3://{bcfg.bucket}/{bcfg.prefix}" + (f" at {bcfg.endpoint_url}" if bcfg.endpoint_url else "")
+    )
     snapshot_id = new_snapshot_id()
     created = utcnow()
     result: BackupResult | None = None
     pruned: PruneResult | None = None
     try:
+        store = S3Store(bcfg)  # inside: missing credentials are alerted like any other failure
         with LocalLock(lock_path(cfg.state_path), "backup"):
             lease = open_backup_lease_task(store, snapshot_id)
             try:

@@ -58,8 +58,11 @@ def test_monthly_backup_flow_reports_and_second_run_sends_nothing(prefect_harnes
     assert first.snapshot in summary and "| Files | 20 " in summary and "Upload throughput" in summary
     assert arts["backup-upload-progress"].data == 100.0
 
-    second = monthly_backup(config_path=conf)
+    state2 = monthly_backup(config_path=conf, return_state=True)
+    second = state2.result()
     assert second.uploaded_objects == 0 and second.reused_objects == first.uploaded_objects
+    arts2 = _artifacts(state2.state_details.flow_run_id)
+    assert arts2["backup-hash-progress"].data == 100.0 and arts2["backup-upload-progress"].data == 100.0
     client = moto_s3.client()
     snaps = client.list_objects_v2(Bucket=cfg.bucket, Prefix="llm-backup/snapshots/")["Contents"]
     assert [s["Key"] for s in snaps] == [f"llm-backup/snapshots/{second.snapshot}.json"]  # keep_snapshots=1

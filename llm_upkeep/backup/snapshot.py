@@ -193,6 +193,8 @@ def scan_sources(
                     done += f.size
                     progress(Progress("hash", done, total, res.hashed_files, len(todo)))
             progress(Progress("hash", total, total, res.hashed_files, len(todo)), force=True)
+        else:
+            progress(Progress("hash", 0, 0, 0, 0), force=True)  # nothing to hash: done at once
         cache.store(rows)
         cache.forget_except({f.abs_path for f in tree.files})
     finally:
@@ -344,6 +346,8 @@ def upload_missing(
     out.reused_objects = len(out.records)
     if to_upload:
         _upload(store, index, cfg, by_sha, to_upload, out, lease, on_progress, on_uploaded)
+    elif on_progress is not None:
+        on_progress(Progress("upload", 0, 0, 0, 0))  # nothing new: done at once
     out.duration_s = time.monotonic() - t0
     return out
 

@@ -155,10 +155,14 @@ def test_missing_object_is_reported(tmp_path, moto_s3, bucket, s3_env):
     assert [p.problem for p in v.problems] == ["missing"]
 
 
-def test_server_killed_mid_backup_then_rerun_sends_only_what_did_not_arrive(tmp_path, killable_s3, s3_env):
+@pytest.mark.parametrize("extra", [20, 130], ids=["head-each-candidate", "one-listing"])
+def test_server_killed_mid_backup_then_rerun_sends_only_what_did_not_arrive(
+    tmp_path, killable_s3, s3_env, extra, monkeypatch
+):
+    """Under 100 unknown objects the rerun checks each with HeadObject; above, one listing."""
     bucket = killable_s3.new_bucket()
     src = _src(tmp_path, n=50)
-    for i in range(20):  # distinct content so every file is its own object
+    for i in range(extra):  # distinct content so every file is its own object
         (src / "models" / "blobs" / f"unique-{i}.bin").write_bytes(os.urandom(3000 + i))
     cfg = backup_config(
         killable_s3, bucket, s3_env, {"weights": [str(src)]}, max_concurrency=2, connect_timeout_s=1
@@ -184,7 +188,13 @@ def test_server_killed_mid_backup_then_rerun_sends_only_what_did_not_arrive(tmp_
     assert set(uploaded_first) <= set(arrived)
 
     uploaded_second: list[str] = []
+    from llm_upkeep.backup.store import S3Store
+
+    listed: list[str] = []
+    real_list = S3Store.list
+    monkeypatch.setattr(S3Store, "list", lambda self, p: (listed.append(p), real_list(self, p))[1])
     r = run_backup(cfg, state, on_uploaded=uploaded_second.append)
+    assert listed.count("objects/sha256/") == (1 if extra > 100 else 0)
     assert not set(uploaded_second) & set(arrived)  # nothing that arrived was sent again
     assert r.reused_objects == len(arrived)
     assert r.uploaded_objects + r.reused_objects == len({f for f in _distinct_contents(src)})

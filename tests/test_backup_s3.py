@@ -392,3 +392,25 @@ def test_backup_waits_for_a_running_prune_then_gives_up(tmp_path, moto_s3, bucke
     assert [o["rel"] for o in store.list("locks/")] == [marker.rel]  # our own lease was withdrawn
     store.delete_one(marker.rel)
     assert run_backup(cfg, tmp_path / "state").files == 3
+
+
+def test_changing_the_checksum_algorithm_does_not_reupload_known_objects(tmp_path, moto_s3, bucket, s3_env):
+    src = _src(tmp_path, n=12)
+    state = tmp_path / "state"
+    crc = backup_config(moto_s3, bucket, s3_env, {"weights": [str(src)]}, checksum_algorithm="CRC64NVME")
+    r1 = run_backup(crc, state)
+    # Leave its objects unreferenced (as after a crash before the manifest), then switch algorithm.
+    moto_s3.client().delete_object(Bucket=bucket, Key=f"llm-backup/snapshots/{r1.snapshot}.json")
+    sha = crc.model_copy(update={"checksum_algorithm": "SHA256"})
+    r2 = run_backup(sha, state)
+    assert r2.uploaded_objects == 0 and r2.reused_objects == r1.uploaded_objects
+    store = open_store(sha)
+    assert {r.algorithm for r in load_manifest(store, r2.snapshot).objects.values()} == {"CRC64NVME"}
+    assert verify_snapshot(store, r2.snapshot).ok
+    # New content under the new setting is stored with SHA256.
+    (src / "configs" / "new.txt").write_text("new content")
+    r3 = run_backup(sha, state)
+    m3 = load_manifest(store, r3.snapshot)
+    new = hashlib.sha256(b"new content").hexdigest()
+    assert r3.uploaded_objects == 1 and m3.objects[new].algorithm == "SHA256"
+    assert verify_snapshot(store, r3.snapshot).ok

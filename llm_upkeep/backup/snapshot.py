@@ -335,9 +335,14 @@ def upload_missing(
         confirmed: list[tuple[str, ObjRec]] = []
         for sha, h in heads.items():
             exp = expected_record(by_sha[sha][0].digest, cfg)
-            if h is not None and compare_record(exp, h, h.get("ContentLength")) is None:
+            size = h.get("ContentLength") if h is not None else None
+            if h is not None and compare_record(exp, h, size) is None:
                 out.records[sha] = exp
                 confirmed.append((sha, exp))
+            elif h is not None and sha in known and compare_record(known[sha], h, size) is None:
+                out.records[sha] = known[
+                    sha
+                ]  # uploaded by us earlier under other settings (algorithm, part size)
             else:
                 if h is not None:
                     log.info("object %s present but not as expected; uploading it again", sha)

@@ -268,3 +268,18 @@ def test_every_config_field_is_described():
     for model in (BackupConfig, BackupSet):
         for name, field in model.model_fields.items():
             assert field.description, f"{model.__name__}.{name}"
+
+
+def test_backup_errors_survive_pickling():
+    import pickle
+
+    from llm_upkeep.backup.errors import NotConfiguredError
+
+    for err in (BackupError("unreachable", "S3 down", retryable=True), NotConfiguredError("/etc/x.toml")):
+        back = pickle.loads(pickle.dumps(err))
+        assert (type(back), back.kind, str(back), back.retryable) == (
+            type(err),
+            err.kind,
+            str(err),
+            err.retryable,
+        )

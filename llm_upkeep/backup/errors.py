@@ -19,6 +19,18 @@ class BackupError(Exception):
     def public(self) -> dict[str, str]:
         return {"error": self.kind, "message": str(self)}
 
+    def __reduce__(self):
+        # Exceptions pickle as cls(*args); ours take keyword state too (Prefect may pickle failures).
+        return (_rebuild, (self.__class__, self.kind, str(self), self.retryable))
+
+
+def _rebuild(cls: type[BackupError], kind: str, message: str, retryable: bool) -> BackupError:
+    err = Exception.__new__(cls)
+    Exception.__init__(err, message)
+    err.kind = kind
+    err.retryable = retryable
+    return err
+
 
 class NotConfiguredError(BackupError):
     def __init__(self, source: str | None = None):

@@ -31,12 +31,16 @@ def evaluate(lab, **kw):
     )
 
 
-def artifact(key: str):
+def artifact(key: str, flow_run_id):
+    """The artifact of this flow run (other tests in the session publish under the same keys)."""
     from prefect import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
+    flt = ArtifactFilter(
+        key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id])
+    )
     with get_client(sync_client=True) as c:
-        arts = c.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+        arts = c.read_artifacts(artifact_filter=flt)
     return arts[0] if arts else None
 
 
@@ -56,9 +60,9 @@ def test_manual_approval_through_the_api_promotes(prefect_harness, ollama_lab, s
     # Served model and store agree: the candidate is live; the old one kept under its own tag.
     assert ollama_lab.prod.behavior.digest == ollama_lab.v2_digest
     assert read_manifest(ollama_lab.store, ALIAS).digest == "sha256:" + ollama_lab.v2_digest
-    prog = artifact("model-pull-prod-llama3-8b-v2")
+    prog = artifact("model-pull-prod-llama3-8b-v2", approver.flow_run_id)
     assert prog is not None and prog.type == "progress" and float(prog.data) == 100.0
-    md = artifact("model-evaluation-prod")
+    md = artifact("model-evaluation-prod", approver.flow_run_id)
     assert md is not None and "Candidate `llama3:8b-v2` on staging `staging`" in md.data
     assert any("PROMOTED" in m.get("text", "") for m in slack.messages)
 

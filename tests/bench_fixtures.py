@@ -69,6 +69,22 @@ def _favour() -> None:
 
 
 @contextmanager
+def favoured_process() -> Iterator[None]:
+    """Schedule this (measuring) process ahead of other work on a shared test host while the block
+    runs, where permitted: accuracy tests measure the runner, not the neighbours' load."""
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, before - 5)
+    except OSError:
+        before = None  # not permitted: measure at normal priority
+    try:
+        yield
+    finally:
+        if before is not None:
+            os.setpriority(os.PRIO_PROCESS, 0, before)
+
+
+@contextmanager
 def sim_process(ttft: float, itl: float, tokens: int, model: str = "llama3:8b") -> Iterator[str]:
     """The simulator as a separate process (python -m llm_upkeep.sim.llm_server); yields its URL."""
     port = free_port()

@@ -85,7 +85,9 @@ def test_auto_policy_does_not_promote_a_regression(prefect_harness, ollama_lab, 
     r = evaluate(ollama_lab, approval="auto")
     assert r.status == "not_promoted", r.detail
     assert r.benchmark.status == "regression" and r.benchmark.regressions
-    assert "ttft" in r.decision.note
+    # slowdown doubles TTFT and inter-token gaps: the note names what regressed (which of the
+    # latency metrics passes the host-lag guard depends on how busy the machine is)
+    assert "regressions" in r.decision.note and any(m in r.decision.note for m in ("ttft", "e2e", "itl", "tpot"))
     assert ollama_lab.prod.behavior.digest == ollama_lab.v1_digest
 
 

@@ -1,7 +1,8 @@
 """The Prefect UI of the demo, in a real browser: Debian's Chromium driven by playwright-core.
 
 Needs `apt-get install -y chromium` and `npm ci --prefix tests/ui`; skips with the reason when
-either is missing. Screenshots go to tests/ui/screenshots/.
+either is missing. Screenshots go to tests/ui/out/ (ignored by git); the ones committed in
+tests/ui/screenshots/ are a reference run's, for reading without running anything.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from llm_upkeep.deploy import load_deployments, project_dir
 pytestmark = pytest.mark.demo
 UI_DIR = Path(__file__).resolve().parent / "ui"
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = UI_DIR / "screenshots"
+SHOTS = UI_DIR / "out"
 
 
 def _missing() -> str | None:

@@ -118,8 +118,16 @@ class RemoteIndex:
         return {r[0] for r in self.conn.execute("SELECT id FROM snapshots")}
 
     def add_snapshot(
-        self, snapshot_id: str, created: str, files: int, nbytes: int, objects: dict[str, ObjRec]
+        self,
+        snapshot_id: str,
+        created: str,
+        files: int,
+        nbytes: int,
+        objects: dict[str, ObjRec],
+        *,
+        records_known: bool = False,
     ) -> None:
+        """``records_known``: every record is in the objects table already (our own backup put it there)."""
         refs = b"".join(bytes.fromhex(sha) for sha in sorted(objects))
         now = time.time_ns()
         with self.conn:
@@ -128,11 +136,15 @@ class RemoteIndex:
                 "INSERT OR REPLACE INTO snapshots VALUES (?,?,?,?,?)",
                 (snapshot_id, created, files, nbytes, refs),
             )
-            # Records of existing objects do not change: keep the first, skip 10k rewrites per run.
-            self.conn.executemany(
-                "INSERT OR IGNORE INTO objects VALUES (?,?,?,?,?,?,?)",
-                [(sha, r.size, r.algorithm, r.type, r.checksum, r.parts, now) for sha, r in objects.items()],
-            )
+            if not records_known:
+                # Records of existing objects do not change: keep the first.
+                self.conn.executemany(
+                    "INSERT OR IGNORE INTO objects VALUES (?,?,?,?,?,?,?)",
+                    [
+                        (sha, r.size, r.algorithm, r.type, r.checksum, r.parts, now)
+                        for sha, r in objects.items()
+                    ],
+                )
 
     def add_manifest(self, m: Manifest) -> None:
         self.add_snapshot(

@@ -545,7 +545,9 @@ def commit_snapshot(
         json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode(),
         metadata={"files": str(stats.files), "bytes": str(stats.bytes), "created": created.isoformat()},
     )
-    index.add_snapshot(snapshot_id, created.isoformat(), stats.files, stats.bytes, used)
+    # Every record came from the index or was just added to it (verified upload, HeadObject).
+    index.add_snapshot(snapshot_id, created.isoformat(), stats.files, stats.bytes, used, records_known=True)
+    duration = (utcnow() - created).total_seconds()  # the result counts the manifest write too
     return BackupResult(
         snapshot=snapshot_id,
         created=created,
@@ -586,10 +588,11 @@ def run_backup(
     """One complete backup under the local lock and a remote lease (what ``backup run`` does)."""
     if not cfg.sets:
         raise BackupError("not_configured", "no [[backup.sets]] configured: nothing to back up")
+    t0 = time.monotonic()
+    created = utcnow()
     store = open_store(cfg)
     sdir = state_path(state_dir)
     sid = snapshot_id or new_snapshot_id()
-    created = utcnow()
     with LocalLock(lock_path(sdir), "backup"):
         store.check_bucket()
         index = remote_index(sdir, cfg)
@@ -603,4 +606,5 @@ def run_backup(
                 lease.release()
         finally:
             index.close()
+    result.duration_s = round(time.monotonic() - t0, 3)  # all of it: client, lock, lease, manifest
     return result

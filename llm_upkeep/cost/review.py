@@ -16,16 +16,15 @@ multiple times today's utilization is the break-even utilization.
 from __future__ import annotations
 
 import calendar
-import json
 from datetime import UTC, date, datetime, timedelta
-from importlib import resources
 from pathlib import Path
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from llm_upkeep.cost.config import CostConfig
 from llm_upkeep.cost.energy import GpuEnergy, gpu_energy
 from llm_upkeep.cost.tokens import TokenCount, count_tokens
+from llm_upkeep.datafiles import load_table
 
 SHIPPED = "cloud_prices.json"
 
@@ -56,25 +55,7 @@ class PriceTable(BaseModel):
 
 
 def load_price_table(path: str | Path | None = None) -> PriceTable:
-    try:
-        if path:
-            p = Path(path).expanduser()
-            text, src = p.read_text(encoding="utf-8"), str(p)
-        else:
-            ref = resources.files("llm_upkeep").joinpath("data", SHIPPED)
-            text, src = ref.read_text(encoding="utf-8"), f"llm_upkeep/data/{SHIPPED}"
-    except OSError as exc:
-        raise PriceTableError(f"{path}: cannot read the price table: {exc.strerror}") from None
-    try:
-        t = PriceTable.model_validate(json.loads(text))
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        raise PriceTableError(f"{src}: not a valid price table: {e['msg']} at "
-                              f"{'.'.join(str(x) for x in e['loc'])}") from None  # fmt: skip
-    except ValueError as exc:
-        raise PriceTableError(f"{src}: not JSON: {exc}") from None
-    t.source = src
-    return t
+    return load_table(PriceTable, SHIPPED, path, "price table", PriceTableError)
 
 
 # ---------------------------------------------------------------- result

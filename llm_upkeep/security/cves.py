@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 from packaging.version import InvalidVersion, Version
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
+from llm_upkeep.datafiles import load_table
 from llm_upkeep.security.findings import SEVERITY_RANK, Finding
 
 SHIPPED = "known_cves.json"
@@ -44,27 +43,12 @@ class CveTable(BaseModel):
 
 def load_cve_table(path: str | Path | None = None) -> CveTable:
     """The table at `path`, else the one shipped in llm_upkeep/data."""
-    try:
-        if path:
-            p = Path(path).expanduser()
-            text, src = p.read_text(encoding="utf-8"), str(p)
-        else:
-            ref = resources.files("llm_upkeep").joinpath("data", SHIPPED)
-            text, src = ref.read_text(encoding="utf-8"), f"llm_upkeep/data/{SHIPPED}"
-    except OSError as exc:
-        raise CveTableError(f"{path}: cannot read the CVE table: {exc.strerror}") from None
-    try:
-        table = CveTable.model_validate(json.loads(text))
-    except ValueError as exc:  # JSON or pydantic validation error
-        first = exc.errors()[0] if isinstance(exc, ValidationError) else None
-        where = ".".join(str(x) for x in first["loc"]) if first else ""
-        msg = f"{first['msg']} at {where}" if first else str(exc)
-        raise CveTableError(f"{src}: not a valid CVE table: {msg}") from None
+    table = load_table(CveTable, SHIPPED, path, "CVE table", CveTableError)
+    src = table.source
     for e in table.entries:
         for v in (e.introduced, e.fixed, e.last_affected):
             if v is not None and parse_version(e.product, v) is None:
                 raise CveTableError(f"{src}: entry {e.id}: version {v!r} is not a {e.product} version")
-    table.source = src
     return table
 
 

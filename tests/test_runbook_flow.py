@@ -77,12 +77,16 @@ async def paused_runbook_run(timeout_s: float = 60.0):
     raise AssertionError("the runbook never paused for approval")
 
 
-async def artifact(key: str):
+async def artifact(key: str, flow_run_id=None):
+    """The artifact under `key`, of this flow run when given (other tests write the same key)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
+    flt = ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
+    if flow_run_id is not None:
+        flt.flow_run_id = ArtifactFilterFlowRunId(any_=[flow_run_id])
     async with get_client() as client:
-        arts = await client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
+        arts = await client.read_artifacts(artifact_filter=flt)
     return arts[0] if arts else None
 
 
@@ -108,7 +112,7 @@ def test_risky_repull_waits_for_approval_given_in_the_ui(prefect_harness, tmp_pa
         e.kind == "approval" and "approved in the Prefect UI: ok by the on-call" in e.text
         for e in inc.timeline
     )
-    md = asyncio.run(artifact("runbook-incident-report"))
+    md = asyncio.run(artifact("runbook-incident-report", run.id))
     assert md is not None and "`gibberish` on `sim`" in md.data and "RECOVERED" in md.data
 
 

@@ -14,6 +14,7 @@ import contextlib
 import json
 import re
 import time
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -100,7 +101,7 @@ def normalize_usage(usage: Any) -> dict | None:
     return {"prompt_tokens": pt, "completion_tokens": ct}
 
 
-class LLMClient:
+class LLMClient(ABC):
     """Common base: subclasses speak one API dialect over the shared AsyncClient."""
 
     api = "base"
@@ -116,7 +117,8 @@ class LLMClient:
         )
 
     # -------------------------------------------------------------- the dialect API
-    async def stream_generate(
+    @abstractmethod
+    def stream_generate(
         self,
         prompt: str,
         *,
@@ -126,9 +128,9 @@ class LLMClient:
         seed: int | None = 42,
         system: str | None = None,
     ) -> AsyncIterator[StreamEvent]:
-        raise NotImplementedError(f"{type(self).__name__} does not stream")
-        yield  # pragma: no cover  (makes this an async generator for type checkers)
+        """Stream one generation as StreamEvents; server faults raise LLMError."""
 
+    @abstractmethod
     async def complete(
         self,
         prompt: str,
@@ -139,16 +141,19 @@ class LLMClient:
         seed: int | None = 42,
         system: str | None = None,
     ) -> dict:
-        raise NotImplementedError
+        """One non-streamed generation: text, reasoning, usage, finish_reason."""
 
+    @abstractmethod
     async def list_models(self) -> list[str]:
-        raise NotImplementedError
+        """Names of the models the server serves."""
 
+    @abstractmethod
     async def version(self) -> str | None:
-        raise NotImplementedError
+        """Server version, or None when the server does not say."""
 
+    @abstractmethod
     async def embed(self, texts: list[str]) -> list[list[float]] | None:
-        raise NotImplementedError
+        """Embeddings, or None when the server has no embeddings endpoint."""
 
     # -------------------------------------------------------------- plumbing
     def headers(self) -> dict[str, str]:

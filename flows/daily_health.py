@@ -99,15 +99,8 @@ async def daily_health(
 
     status = overall_status(checks)
     result = HealthResult(status=status, checks=checks, actions=actions, started_at=started)
-    try:
-        run_id = str(get_run_context().flow_run.id)
-    except Exception:  # no flow-run context (e.g. called as a plain function): history still records
-        run_id = None
-    from llm_upkeep.telemetry import GpuSnapshot
-
-    record_history_task(
-        state_dir, checks, snapshot or GpuSnapshot(status="skipped", reason="disabled"), run_id
-    )
+    run_id = str(get_run_context().flow_run.id)
+    record_history_task(state_dir, checks, snapshot, run_id, plan.host or "local")
     if any(c.failing for c in checks) or any(a.decision == "failed" or a.recovered is False for a in actions):
         acts = "; ".join(f"restart {a.target}: {a.decision}" for a in actions)
         delivery = send_alert_task(

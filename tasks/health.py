@@ -106,10 +106,15 @@ async def verify_recovery_task(
 
 @task(name="record-history", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
 def record_history_task(
-    state_dir: str, checks: list[CheckResult], snapshot: GpuSnapshot, run_id: str | None
+    state_dir: str,
+    checks: list[CheckResult],
+    snapshot: GpuSnapshot | None,
+    run_id: str | None,
+    host: str = "local",
 ) -> int:
-    n = history.append_checks(state_dir, checks, flow="daily-health", run_id=run_id)
-    history.append_gpu_samples(state_dir, snapshot)
+    n = history.append_checks(state_dir, checks, flow="daily-health", run_id=run_id, host=host)
+    if snapshot is not None:
+        history.append_gpu_samples(state_dir, snapshot, host=host)
     return n
 
 

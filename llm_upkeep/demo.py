@@ -58,8 +58,13 @@ DEMO_PARAMETERS: dict[str, dict[str, Any]] = {
     "runbook": {"dry_run": True, "wait_for_approval": False},
 }
 # Deployments a fresh demo has nothing to run for, with the reason it prints.
+# The simulated servers answer the runbook's canary question right, as a healthy model would.
+CANARY = {"capital of France": "Paris."}
+
 DEMO_SKIP: dict[str, str] = {
     "rollback-model": "nothing to roll back yet: no model was switched in this demo",
+    "evaluate-model": "needs an Ollama model store on disk, which the simulated servers do not have; "
+    "the tests run the whole chain against a store-backed simulator (docs/models.md)",
 }
 STAGING = "ollama-staging"
 
@@ -267,15 +272,19 @@ class Demo:
         from llm_upkeep.sim.llm_server import SimBehavior, SimServer
         from llm_upkeep.sim.slack_sink import SlackSink, format_message
 
-        healthy = SimServer(SimBehavior(ttft_s=0.15, itl_s=0.02, tokens=24, model="llama3:8b")).start()
+        healthy = SimServer(
+            SimBehavior(ttft_s=0.15, itl_s=0.02, tokens=24, model="llama3:8b", answers=dict(CANARY))
+        ).start()
         self._sims.append(healthy)
         slow = SimServer(
             SimBehavior(ttft_s=0.15, itl_s=0.02, tokens=24, model="meta-llama/Llama-3.1-8B-Instruct",
-                        slow_first_token_s=SLOW_FIRST_TOKEN_S)
+                        slow_first_token_s=SLOW_FIRST_TOKEN_S, answers=dict(CANARY))
         ).start()  # fmt: skip
         slow.set_fault(FAULT)
         self._sims.append(slow)
-        staging = SimServer(SimBehavior(ttft_s=0.15, itl_s=0.02, tokens=24, model="llama3:8b")).start()
+        staging = SimServer(
+            SimBehavior(ttft_s=0.15, itl_s=0.02, tokens=24, model="llama3:8b", answers=dict(CANARY))
+        ).start()
         self._sims.append(staging)
         self.say(f"  LLM server {HEALTHY:<15} {healthy.url}  (simulated Ollama, healthy)")
         self.say(f"  LLM server {FAULTY:<15} {slow.url}  (simulated vLLM, planted fault: {FAULT})")

@@ -209,6 +209,15 @@ def _render(v) -> str:
     return json.dumps(v) if isinstance(v, str) and " " in v else str(v)
 
 
+def _set_values(right) -> list:
+    """An nft match's right side as a list: a literal, a list, or an anonymous {"set": [...]}."""
+    if isinstance(right, list):
+        return right
+    if isinstance(right, dict):
+        return right.get("set", [])
+    return [right]
+
+
 def _nft_match(m: dict, sets: dict[str, list]) -> Match:
     left, right, op = m.get("left"), m.get("right"), m.get("op", "==")
     neg = op == "!="
@@ -236,34 +245,16 @@ def _nft_match(m: dict, sets: dict[str, list]) -> Match:
                 return Match("some" if fld == "saddr" else "unknown", text=text, family=proto)
             return Match(fld, nets, neg, proto, text)
         if (proto, fld) in (("ip", "protocol"), ("ip6", "nexthdr")):
-            vals = (
-                right
-                if isinstance(right, list)
-                else right.get("set", [])
-                if isinstance(right, dict)
-                else [right]
-            )
+            vals = _set_values(right)
             return Match("proto", [str(x) for x in vals], neg, proto, text)
         return Match("unknown", text=text)
     if "meta" in left:
         key = left["meta"].get("key")
         if key in ("iif", "iifname"):
-            vals = (
-                right
-                if isinstance(right, list)
-                else right.get("set", [])
-                if isinstance(right, dict)
-                else [right]
-            )
+            vals = _set_values(right)
             return Match("iif", [str(x) for x in vals], neg, None, text)
         if key == "l4proto":
-            vals = (
-                right
-                if isinstance(right, list)
-                else right.get("set", [])
-                if isinstance(right, dict)
-                else [right]
-            )
+            vals = _set_values(right)
             return Match("proto", [str(x) for x in vals], neg, None, text)
         if key == "nfproto":
             vals = right if isinstance(right, list) else [right]
@@ -275,13 +266,7 @@ def _nft_match(m: dict, sets: dict[str, list]) -> Match:
     if "ct" in left:
         key = left["ct"].get("key")
         if key == "state":
-            vals = (
-                right
-                if isinstance(right, list)
-                else right.get("set", [])
-                if isinstance(right, dict)
-                else [right]
-            )
+            vals = _set_values(right)
             return Match("ctstate", [str(x).lower() for x in vals], neg, None, text)
         if key == "status":
             return Match("never" if not neg else "neutral", text=text)  # e.g. 'ct status dnat'

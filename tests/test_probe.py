@@ -11,6 +11,7 @@ import pytest
 from llm_upkeep.clients import make_http_client
 from llm_upkeep.probe import ProbeResult, probe_endpoint
 from tests.llm_fixtures import endpoint_for
+from tests.timing import on_schedule
 
 
 def run_probe(endpoint, **kw) -> tuple[ProbeResult, float]:
@@ -31,14 +32,15 @@ def test_probe_measures_ttft_and_e2e_like_the_server_paces_them(sim_factory, api
     r, _ = run_probe(endpoint_for(sim, api=api), max_tokens=100, chat=chat)
     assert r.ok, r.error_detail
     assert r.error_kind is None
-    assert r.ttft_s == pytest.approx(0.30, abs=0.03)
-    assert r.e2e_s == pytest.approx(0.30 + 59 * 0.02, abs=0.1)
+    # total time (1.48 s) is what the playbook calls TTFT; the windows below cannot confuse the two
+    assert on_schedule(r.ttft_s, 0.30, late=0.3)
+    assert on_schedule(r.e2e_s, 0.30 + 59 * 0.02, late=0.4)
     assert r.output_tokens == 60
     assert r.tokens_source == ("eval_count" if api == "ollama" else "usage")
     assert len(r.itl_s) == 59
-    assert statistics.median(r.itl_s) == pytest.approx(0.02, abs=0.005)
+    assert on_schedule(statistics.median(r.itl_s), 0.02, late=0.01, early=0.005)
     assert r.decode_tokens_per_s == pytest.approx(59 / (r.e2e_s - r.ttft_s))
-    assert r.decode_tokens_per_s == pytest.approx(50, rel=0.15)
+    assert 35 <= r.decode_tokens_per_s <= 80  # the formula is pinned just above
     assert r.text.startswith("The quick brown fox")
     if api == "ollama":
         assert r.server["eval_count"] == 60
@@ -69,7 +71,7 @@ def test_role_only_chunk_does_not_count_as_first_token(sim_factory, api):
     r, _ = run_probe(endpoint_for(sim, api=api), max_tokens=50)
     assert r.ok
     # The role chunk arrives at once; counting it would give a TTFT near 0.
-    assert r.ttft_s == pytest.approx(0.25, abs=0.08)
+    assert on_schedule(r.ttft_s, 0.25, late=0.2)
     assert sim.requests[-2 if api == "ollama" else -1]["path"] in ("/api/chat", "/v1/chat/completions")
 
 
@@ -79,7 +81,7 @@ def test_thinking_chunks_count_as_first_token_but_not_as_text(sim_factory, api):
     r, _ = run_probe(endpoint_for(sim, api=api), max_tokens=50)
     assert r.ok
     # The first content token comes 8 x 0.03 s after the first thinking token (at 0.44 s).
-    assert r.ttft_s == pytest.approx(0.20, abs=0.08)
+    assert on_schedule(r.ttft_s, 0.20, late=0.2)
     assert r.text == "The quick brown fox jumps"
     assert r.output_tokens == 13
     assert len(r.itl_s) == 12
@@ -109,7 +111,7 @@ def test_each_fault_gives_its_error_kind(sim_factory, api, fault, kind):
     assert r.e2e_s is None and r.decode_tokens_per_s is None
     if fault == "hang":
         # The total deadline (1 s) fires although the read timeout (5 s) would not.
-        assert 0.9 <= elapsed < 2.0
+        assert 0.9 <= elapsed < 4.0
     if fault == "truncated":
         assert r.ttft_s is not None and r.text == "The quick brown"
     if fault == "oom":
@@ -121,7 +123,7 @@ def test_hang_is_cut_by_the_read_timeout_when_it_is_shorter(sim_factory):
     sim.set_fault("hang")
     r, elapsed = run_probe(endpoint_for(sim, timeout_s=10.0, read_timeout_s=0.4))
     assert r.error_kind == "timeout"
-    assert elapsed < 2.0
+    assert elapsed < 5.0  # the total deadline would fire at 10 s
 
 
 def test_refused_endpoint_comes_back_after_the_fault_clears(sim_factory):
@@ -148,7 +150,7 @@ def test_slow_first_token_is_ok_with_a_large_ttft(sim_factory):
     sim = sim_factory(ttft_s=0.05, itl_s=0.01, tokens=5, fault="slow_first_token", slow_first_token_s=0.8)
     r, _ = run_probe(endpoint_for(sim, api="openai"), max_tokens=50)
     assert r.ok
-    assert r.ttft_s == pytest.approx(0.8, abs=0.05)
+    assert on_schedule(r.ttft_s, 0.8, late=0.3)
 
 
 def test_slow_first_token_times_out_when_the_deadline_is_shorter(sim_factory):
@@ -156,7 +158,7 @@ def test_slow_first_token_times_out_when_the_deadline_is_shorter(sim_factory):
     r, elapsed = run_probe(endpoint_for(sim, timeout_s=0.5), max_tokens=50)
     assert r.error_kind == "timeout"
     assert r.ttft_s is None
-    assert elapsed < 1.5
+    assert elapsed < 3.0  # the server would answer at 5 s
 
 
 def test_total_deadline_bounds_a_server_that_keeps_trickling(sim_factory):
@@ -165,7 +167,7 @@ def test_total_deadline_bounds_a_server_that_keeps_trickling(sim_factory):
     r, elapsed = run_probe(endpoint_for(sim, api="openai", timeout_s=1.0, read_timeout_s=5.0), max_tokens=50)
     assert r.error_kind == "timeout"
     assert r.ttft_s is not None and r.text  # partial evidence is kept
-    assert elapsed < 1.6
+    assert elapsed < 4.0  # the whole trickle takes 9.8 s
 
 
 def test_ollama_probe_reports_cpu_offload_and_cold_load(sim_factory):
@@ -173,7 +175,7 @@ def test_ollama_probe_reports_cpu_offload_and_cold_load(sim_factory):
     r, _ = run_probe(endpoint_for(sim), max_tokens=50)
     assert r.ok
     assert r.server["load_duration_s"] == pytest.approx(0.2, abs=0.001)
-    assert r.ttft_s == pytest.approx(0.25, abs=0.04)  # a cold load delays the first token
+    assert on_schedule(r.ttft_s, 0.25, late=0.2)  # a cold load delays the first token (else 0.05 s)
     assert r.ps is not None and len(r.ps) == 1
     assert r.ps[0]["size_vram"] == r.ps[0]["size"] // 2
 
@@ -210,5 +212,5 @@ def test_fifty_servers_probed_concurrently_finish_near_the_slowest(sim_factory):
     # (accuracy is asserted on single servers above)
     assert slowest >= 0.6 + 19 * 0.01 - 0.02
     # Sequential probing would take 50 x ~0.4 s = 20 s.
-    assert wall < slowest + 1.5  # generous: the 50 simulators share this process's GIL
+    assert wall < slowest + 5.0  # generous: the 50 simulators share this process's GIL
     assert {r.endpoint for r in results} == {f"sim{i}" for i in range(50)}

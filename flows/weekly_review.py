@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 
 from llm_upkeep.config import load_config
+from llm_upkeep.models.endpoints import lock_path
 from llm_upkeep.redact import install_log_redaction, redact
 from llm_upkeep.review.report import (
     SectionResult,
@@ -60,7 +61,7 @@ def weekly_review(
     futures = {
         "errors": review_error_logs_task.submit(cfg.review, window),
         "gpu_temperature": review_gpu_temperatures_task.submit(state_dir, cfg.review, window),
-        "model_updates": check_model_updates_task.submit(cfg.review),
+        "model_updates": check_model_updates_task.submit(cfg.review, str(lock_path(cfg))),
         "driver": check_driver_task.submit(cfg.gpu, state_dir, window),
     }
     sections = {name: _collect(name, f) for name, f in futures.items()}

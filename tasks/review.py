@@ -40,8 +40,8 @@ def review_gpu_temperatures_task(
 
 
 @task(name="check-model-updates", cache_policy=NO_CACHE)
-def check_model_updates_task(cfg: ReviewConfig) -> UpdateReview:
-    return check_model_updates(cfg.pinned, cfg)
+def check_model_updates_task(cfg: ReviewConfig, lock_file: str | None = None) -> UpdateReview:
+    return check_model_updates(cfg.pinned, cfg, lock_file=lock_file)
 
 
 @task(name="check-driver", cache_policy=NO_CACHE)

@@ -114,14 +114,16 @@ def test_sequential_never_overlaps_and_concurrent_fills_its_slots(sim_factory):
 
 
 def test_constant_rate_and_poisson_send_on_schedule(sim_factory):
-    sim = sim_factory(ttft_s=0.005, itl_s=0.001, tokens=3)
+    # Each answer takes 0.15 s, three gaps: sending after the previous answer would fall 0.1 s further
+    # behind with every request.
+    sim = sim_factory(ttft_s=0.15, itl_s=0.001, tokens=3)
     ep = endpoint_for(sim, api="openai")
     st = RunSettings(profile="constant_rate", rate=20, concurrency=8, repeats=2, warmup=0)
     run = asyncio.run(_run(ep, tiny_suite(4), st))
     rs = sorted(run.measured(), key=lambda r: r.seq)
     for a, b in zip(rs, rs[1:], strict=False):
         assert abs((b.scheduled_s - a.scheduled_s) - 0.05) < 1e-9
-        assert b.sent_s - b.scheduled_s < 0.02  # sent when planned, not after the previous answer
+        assert b.sent_s - b.scheduled_s < 0.08  # sent when planned, not after the previous answer
 
     p = RunSettings(profile="poisson", rate=50, seed=3)
     offs = arrival_offsets(2000, p)

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from llm_upkeep.models.lock import EndpointPins, Lock, TagPin, write_lock
 from llm_upkeep.review.config import ReviewConfig
+from llm_upkeep.review.report import WeeklyReviewResult, render_report, section_from
 from llm_upkeep.review.updates import check_model_updates, parse_ollama_name, same_digest
 from tests.review_fixtures import ollama_manifest
 
@@ -176,3 +179,41 @@ def test_same_digest_accepts_the_short_id():
     d = "sha256:" + "ab12" * 16
     assert same_digest("ab12ab12ab12", d) and same_digest(d.upper(), d)
     assert not same_digest("ab12ab", d) and not same_digest("sha256:" + "0" * 64, d)
+
+
+def _lock_with(path: Path, *tags: tuple[str, str]) -> Path:
+    pins = EndpointPins(store="ollama", models_dir="/var/lib/ollama", tags=[
+        TagPin(name=n, manifest=f"manifests/x/{n}", digest=d, size=1, pinned_at="2026-11-01T00:00:00+00:00")
+        for n, d in tags
+    ])  # fmt: skip
+    return write_lock(path, Lock(endpoints={"prod": pins, "staging": pins}))
+
+
+def test_models_lock_tags_are_checked_unless_the_config_lists_them(registry, tmp_path):
+    old = "sha256:" + hashlib.sha256(ollama_manifest(1, "old")).hexdigest()
+    new = registry.set_tag("library", "llama3", "8b", ollama_manifest(2, "new"))
+    qwen = registry.set_tag("library", "qwen2.5", "7b", ollama_manifest(3, "q"))
+    lock = _lock_with(tmp_path / "models.lock", ("llama3:8b", old), ("qwen2.5:7b", old))
+    # qwen2.5 is also in the config, pinned at what the registry has: the config's pin wins
+    r = check_model_updates([("qwen2.5", "ollama", "7b", qwen)], cfg_for(registry), lock_file=lock)
+    by = {m.name: m for m in r.models}
+    assert set(by) == {"qwen2.5", "llama3:8b"}  # the lock's two endpoints pin the same tags: asked once
+    assert by["qwen2.5"].status == "up_to_date" and by["qwen2.5"].pinned_from == "config"
+    assert by["llama3:8b"].status == "update_available" and by["llama3:8b"].pinned_from == "models.lock"
+    assert (by["llama3:8b"].pinned_digest, by["llama3:8b"].current_digest) == (old, new)
+    assert len([p for _, p, _ in registry.requests if "/manifests/" in p]) == 2
+    now = datetime.now(UTC)
+    md = render_report(WeeklyReviewResult(status="degraded", window_start=now, window_end=now,
+                                          sections={"model_updates": section_from(r)}))  # fmt: skip
+    row = next(line for line in md.splitlines() if line.startswith("| llama3:8b "))
+    assert f"`{old[:19]}` (models.lock)" in row and "update_available" in row
+
+
+def test_missing_lock_adds_nothing_and_a_broken_lock_is_an_error_naming_the_file(registry, tmp_path):
+    assert check_model_updates([], cfg_for(registry), lock_file=tmp_path / "none.lock").verdict == "skipped"
+    bad = tmp_path / "models.lock"
+    bad.write_text("version = 1\n[endpoints.prod\n")
+    r = check_model_updates([("mistral", "ollama", None, None)], cfg_for(registry), lock_file=bad)
+    assert r.verdict == "error" and str(bad) in r.summary
+    assert [(c.target, str(c.status)) for c in r.checks] == [("models.lock", "error")]
+    assert registry.requests == []

@@ -140,7 +140,9 @@ class ReviewConfig(Section):
         "digests for Ollama models without one.",
     )
     pinned: list[PinnedModel] = Field(
-        default_factory=list, description="Pinned models checked for newer versions (never updated)."
+        default_factory=list,
+        description="Pinned models checked for newer versions (never updated). The Ollama tags pinned in "
+        "models.lock are checked too, unless listed here.",
     )
     slack_summary: bool = Field(
         default=True, description="Post the weekly summary to Slack (when alerts are set up)."

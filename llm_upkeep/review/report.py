@@ -169,6 +169,11 @@ def _temp_md(d: dict[str, Any]) -> list[str]:
     return out + [""]
 
 
+def _pinned_from(m: dict[str, Any]) -> str:
+    src = m.get("pinned_from")
+    return f" ({_md(src)})" if src and src != "config" else ""
+
+
 def _updates_md(d: dict[str, Any]) -> list[str]:
     models = d.get("models") or []
     if not models:
@@ -180,7 +185,8 @@ def _updates_md(d: dict[str, Any]) -> list[str]:
     for m in models:
         out.append(
             f"| {_md(m['name'])} | {m['source']} | {_md(m['ref'])} | {m['status']} | "
-            f"`{(m.get('pinned_digest') or '—')[:19]}` | `{(m.get('current_digest') or '—')[:19]}` | {_md(m['detail'])} |"
+            f"`{(m.get('pinned_digest') or '—')[:19]}`{_pinned_from(m)} | `{(m.get('current_digest') or '—')[:19]}` | "
+            f"{_md(m['detail'])} |"
         )
     return out + ["", "Nothing was updated: pinned versions stay until a staging test passes.", ""]
 

@@ -25,6 +25,7 @@ from pydantic import BaseModel, Field
 
 from llm_upkeep.checks import SEVERITY, CheckResult, Status
 from llm_upkeep.configbase import resolve_secret
+from llm_upkeep.models.lock import Lock, LockError, read_lock
 from llm_upkeep.redact import redact
 from llm_upkeep.review.config import PinnedModel, ReviewConfig
 
@@ -67,6 +68,43 @@ def as_pinned(item: PinnedModel | Sequence | dict) -> PinnedModel:
         return PinnedModel.model_validate(item)
     name, source, ref, digest = item
     return PinnedModel(name=name, source=source, ref=ref, digest=digest)
+
+
+def pins_from_lock(lock: Lock | None) -> list[PinnedModel]:
+    """The Ollama tags of models.lock, each with the digest it pins (file-based versions name no
+    registry, so they are not asked about)."""
+    if lock is None:
+        return []
+    seen: dict[str, PinnedModel] = {}
+    for pins in lock.endpoints.values():
+        for t in pins.tags:
+            seen.setdefault(t.name, PinnedModel(name=t.name, source="ollama", digest=t.digest))
+    return list(seen.values())
+
+
+def _pin_key(p: PinnedModel) -> tuple:
+    if p.source == "ollama":
+        try:
+            return ("ollama", *parse_ollama_name(p.name, p.ref))
+        except ValueError:
+            return ("ollama", p.name, p.ref)
+    return ("hf", p.name, p.ref or "main")
+
+
+def pinned_models(
+    config_pins: Iterable[PinnedModel], lock_file: str | Path | None
+) -> list[tuple[PinnedModel, str]]:
+    """[[review.pinned]] first, then models.lock's tags that the config does not list: one place to pin
+    (promotions re-pin the lock) and the review follows it. Each comes with where its digest is from."""
+    out = [(p, "config") for p in config_pins]
+    if lock_file is None:
+        return out
+    keys = {_pin_key(p) for p, _ in out}
+    for p in pins_from_lock(read_lock(lock_file)):
+        if _pin_key(p) not in keys:
+            keys.add(_pin_key(p))
+            out.append((p, "models.lock"))
+    return out
 
 
 def parse_ollama_name(name: str, ref: str | None = None) -> tuple[str, str, str]:
@@ -186,9 +224,11 @@ def _check(m: ModelUpdate) -> CheckResult:
     )  # fmt: skip
 
 
-def check_model(p: PinnedModel, cfg: ReviewConfig, http: httpx.Client) -> ModelUpdate:
+def check_model(
+    p: PinnedModel, cfg: ReviewConfig, http: httpx.Client, *, source: str = "config"
+) -> ModelUpdate:
     pinned = normalize_digest(p.digest)
-    pinned_from = "config" if pinned else None
+    pinned_from = source if pinned else None
     try:
         if p.source == "ollama":
             ns, model, tag = parse_ollama_name(p.name, p.ref)
@@ -229,13 +269,24 @@ def check_model(p: PinnedModel, cfg: ReviewConfig, http: httpx.Client) -> ModelU
 
 
 def check_model_updates(
-    pinned: Iterable[PinnedModel | Sequence | dict], cfg: ReviewConfig, http: httpx.Client | None = None
+    pinned: Iterable[PinnedModel | Sequence | dict],
+    cfg: ReviewConfig,
+    http: httpx.Client | None = None,
+    *,
+    lock_file: str | Path | None = None,
 ) -> UpdateReview:
     """Ask the registries about every pinned model; one failure does not hide the others."""
-    models = [as_pinned(x) for x in pinned]
+    try:
+        models = pinned_models([as_pinned(x) for x in pinned], lock_file)
+    except LockError as exc:
+        detail = redact(str(exc))
+        return UpdateReview(
+            verdict=Status.ERROR, summary=f"models.lock unreadable: {detail}",
+            checks=[CheckResult(check="model_update", target="models.lock", status=Status.ERROR, detail=detail)],
+        )  # fmt: skip
     if not models:
         return UpdateReview(
-            verdict=Status.SKIPPED, summary="no pinned models configured ([[review.pinned]])",
+            verdict=Status.SKIPPED, summary="no pinned models ([[review.pinned]] or models.lock)",
             checks=[CheckResult(check="model_update", target="all", status=Status.SKIPPED, detail="none pinned")],
         )  # fmt: skip
     own = http is None
@@ -245,7 +296,7 @@ def check_model_updates(
             follow_redirects=True, headers={"User-Agent": "llm-upkeep weekly-review"},
         )  # fmt: skip
     try:
-        results = [check_model(p, cfg, http) for p in models]
+        results = [check_model(p, cfg, http, source=src) for p, src in models]
     finally:
         if own:
             http.close()

@@ -1,11 +1,6 @@
-"""Pytest plugin for the model lifecycle: an Ollama simulator backed by a real store on disk, and
-a llama.cpp server run as a service whose restart command is a real subprocess.
-
-Why a store-backed simulator: the simulator speaks Ollama's API but keeps models in memory;
-verification, pins and rollbacks read the store on disk. This subclass makes /api/pull copy
-real blobs (real sha256 names) and a manifest from a "registry" directory into the store,
-/api/copy copy a manifest, /api/delete remove one, so API and disk agree as they do in Ollama.
-A model can be marked broken (by manifest digest): generating with it fails with Ollama's 500.
+"""Pytest plugin for the model lifecycle: an Ollama lab on the store-backed simulator
+(llm_upkeep.sim.ollama_store, shared with the demo), and a llama.cpp server run as a service
+whose restart command is a real subprocess.
 
 Why a service script (``python -m tests.models_service restart DIR``): a promotion restarts the
 server through its configured command, like ``systemctl restart llama``: the old process is
@@ -17,9 +12,7 @@ health probe, exactly as in production.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
-import os
 import sys
 import threading
 import time
@@ -29,80 +22,12 @@ from pathlib import Path
 
 import pytest
 
-from llm_upkeep.models.store import list_models, manifest_path, parse_model_name, write_manifest, write_model
-from llm_upkeep.sim.llm_server import SimBehavior, SimServer
+from llm_upkeep.models.store import parse_model_name, write_manifest, write_model
+from llm_upkeep.sim.llm_server import SimBehavior
+from llm_upkeep.sim.ollama_store import StoreSimServer, fake_weights, publish_model
 from tests.models_service import service_start, service_stop
 
 ALIAS = "chat:active"
-
-
-def fake_weights(seed: int, n: int = 200_000) -> bytes:
-    out = bytearray()
-    block = hashlib.sha256(f"weights{seed}".encode()).digest()
-    while len(out) < n:
-        block = hashlib.sha256(block).digest()
-        out += block
-    return b"GGUF" + bytes(out[: n - 4])
-
-
-class StoreSimServer(SimServer):
-    """SimServer whose pulls, copies and deletes change a real Ollama store on disk."""
-
-    def __init__(self, behavior: SimBehavior, store: Path, registry_dir: Path, **kw):
-        super().__init__(behavior, **kw)
-        self.store = Path(store)
-        self.registry_dir = Path(registry_dir)
-        self.broken: set[str] = set()  # manifest hex digests whose generation fails
-        self.copy_failures = 0  # the next N /api/copy calls fail with a 500 (a transient fault)
-
-    def _manifest_bytes(self, digest_hex: str) -> tuple[bytes, Path] | None:
-        for root in (self.store, self.registry_dir):
-            for n in list_models(root):
-                p = manifest_path(root, n)
-                data = p.read_bytes()
-                if hashlib.sha256(data).hexdigest() == digest_hex:
-                    return data, root
-        return None
-
-    def _install(self, name: str, digest: str) -> None:
-        found = self._manifest_bytes(digest)
-        if found is not None:
-            data, root = found
-            if root == self.registry_dir:  # a pull: download every blob it names
-                obj = json.loads(data)
-                for e in [obj["config"], *obj["layers"]]:
-                    hx = e["digest"].split(":", 1)[1]
-                    dst = self.store / "blobs" / f"sha256-{hx}"
-                    if not dst.exists():
-                        dst.parent.mkdir(parents=True, exist_ok=True)
-                        tmp = dst.with_name(dst.name + ".partial")
-                        tmp.write_bytes((root / "blobs" / f"sha256-{hx}").read_bytes())
-                        os.replace(tmp, dst)
-            write_manifest(self.store, name, data)
-        super()._install(name, digest)
-
-    async def _ollama_copy(self, req, writer) -> bool:
-        if self.copy_failures > 0:
-            self.copy_failures -= 1
-            return await self._json(
-                writer, 500, {"error": "simulated: write manifest: no space left on device"}
-            )
-        return await super()._ollama_copy(req, writer)
-
-    async def _ollama_delete(self, req, writer) -> bool:
-        body = req.json if isinstance(req.json, dict) else {}
-        name = body.get("model") or body.get("name")
-        keep = await super()._ollama_delete(req, writer)
-        if name and not self.behavior.has_model(name):
-            with contextlib.suppress(FileNotFoundError, ValueError):
-                manifest_path(self.store, name).unlink()
-        return keep
-
-    async def _fault_response(self, dialect: str, writer):
-        if self.behavior.digest in self.broken:
-            body = {"error": "llama runner process has terminated: error loading model: invalid tensor data"}
-            return await self._json(writer, 500, body)
-        return await super()._fault_response(dialect, writer)
 
 
 @dataclass
@@ -144,7 +69,7 @@ def ollama_lab(tmp_path) -> Iterator[OllamaLab]:
     tmpl = [("application/vnd.ollama.image.template", b"{{ .Prompt }}")]
     v1 = write_model(store, "llama3:8b-v1", fake_weights(1), extra_layers=tmpl)
     write_manifest(store, ALIAS, v1.path.read_bytes())
-    v2 = write_model(registry, "llama3:8b-v2", fake_weights(2), extra_layers=tmpl)
+    v2 = publish_model(registry, "llama3:8b-v2", fake_weights(2))
     h1, h2 = v1.digest.split(":")[1], v2.digest.split(":")[1]
     servers = []
 

@@ -1,10 +1,12 @@
 """`llm-upkeep demo`: the whole thing on one machine, in one command, with nothing left behind.
 
-Starts a Prefect server on SQLite in the state dir, two simulated LLM servers (one healthy,
-one with a planted slow-first-token fault), an S3 server (moto) and a Slack receiver that
-prints what it gets; writes a config pointing at them; serves every deployment of prefect.yaml
+Starts a Prefect server on SQLite in the state dir, simulated LLM servers (a healthy Ollama
+and its staging instance sharing one model store on disk, and a vLLM with a planted
+slow-first-token fault), a model registry, an S3 server (moto) and a Slack receiver that prints
+what it gets; writes a config pointing at them; serves every deployment of prefect.yaml
 (`llm-upkeep serve` in a subprocess, the same machinery a single host uses in production);
-runs each flow once; prints where to click.
+runs each flow once, the model chain included (evaluate-model promotes a candidate,
+rollback-model puts the previous version back); prints where to click.
 
 Why the process care: a demo that leaves a Prefect server or a flow run behind costs the
 newcomer a port and their trust. Every child runs in its own session and is stopped by
@@ -44,29 +46,35 @@ HEALTHY, FAULTY = "ollama-healthy", "vllm-slow"
 FAULT = "slow_first_token"
 TTFT_ALERT_S = 2.0
 SLOW_FIRST_TOKEN_S = 3.0
+STAGING = "ollama-staging"
+# The model chain: production serves the alias PROD_MODEL, an Ollama tag that a promotion
+# overwrites (the previous version kept under a backup tag). At start it is CURRENT, pinned in
+# models.lock; CANDIDATE waits in the registry. Upstream has moved PROD_MODEL to the candidate's
+# build, so the weekly review reports an update, and evaluate-model tests it before it goes live.
+PROD_MODEL, CURRENT, CANDIDATE = "llama3:8b", "llama3:8b-v1", "llama3:8b-v2"
+MODEL_BYTES = 300_000  # small fake weights: hashing and pulling them keeps the demo fast
 # Run order: daily-health first (its report is what a newcomer looks at first), then the rest
 # together, then the ones that need another's result: the drill restores the backup's snapshot,
-# and a second weekly-benchmark compares itself with the baseline the first one pinned.
+# and a second weekly-benchmark compares itself with the baseline the first one pinned. The
+# model chain runs last, one flow at a time: evaluate-model's benchmark compares the candidate
+# with production, so nothing else should load the machine meanwhile, and rollback-model
+# undoes the promotion evaluate-model made.
 RUN_FIRST = ("daily-health",)
 RUN_LAST = ("restore-drill",)
 RUN_AGAIN = ("weekly-benchmark",)
+RUN_CHAIN = ("evaluate-model", "rollback-model")
 # Parameters the demo passes where the flow takes them (filtered by each deployment's schema).
+# evaluate-model uses the automatic policy so the demo does not wait for a person; a run
+# started from the UI follows the config's manual approval (a Resume form).
 DEMO_PARAMETERS: dict[str, dict[str, Any]] = {
     "daily-health": {"allow_restart": True},
     "scheduled-restart": {},
-    "evaluate-model": {"candidate": "llama3:8b", "approval": "manual"},
+    "evaluate-model": {"candidate": CANDIDATE, "endpoint": HEALTHY, "approval": "auto"},
+    "rollback-model": {"endpoint": HEALTHY, "reason": "demo: undo the promotion evaluate-model made"},
     "runbook": {"dry_run": True, "wait_for_approval": False},
 }
-# Deployments a fresh demo has nothing to run for, with the reason it prints.
 # The simulated servers answer the runbook's canary question right, as a healthy model would.
 CANARY = {"capital of France": "Paris."}
-
-DEMO_SKIP: dict[str, str] = {
-    "rollback-model": "nothing to roll back yet: no model was switched in this demo",
-    "evaluate-model": "needs an Ollama model store on disk, which the simulated servers do not have; "
-    "the tests run the whole chain against a store-backed simulator (docs/models.md)",
-}
-STAGING = "ollama-staging"
 
 
 def default_demo_dir() -> str:
@@ -192,6 +200,8 @@ class RunOutcome:
     state_name: str = ""
     message: str = ""
     seconds: float | None = None
+    result: str = ""  # what the run changed, where the demo can tell (the model chain)
+    history_from: int = 0  # model switches recorded before the run started
 
     @property
     def ok(self) -> bool:
@@ -214,9 +224,11 @@ class Demo:
         self.state_dir = Path(self.state_dir).expanduser().resolve()
         self.root = project_dir()
         self._sims: list[Any] = []
+        self._registry_server: Any = None
         self._s3 = None
         self._slack = None
         self._print_lock = threading.Lock()
+        self._promoted = False  # evaluate-model promoted the candidate in this demo
 
     # ------------------------------------------------------------ paths and env
     @property
@@ -268,13 +280,41 @@ class Demo:
         return env
 
     # ------------------------------------------------------------ local services
+    @property
+    def ollama_store(self) -> Path:
+        return self.state_dir / "ollama-models"
+
+    @property
+    def ollama_registry(self) -> Path:
+        return self.state_dir / "ollama-registry"
+
+    def seed_models(self) -> None:
+        """The registry holds both versions; the store has the current one, served as PROD_MODEL.
+
+        Made again on every run (same bytes, same names): a second demo in the same state dir
+        starts from the current version too, with the history of the earlier runs kept.
+        """
+        from llm_upkeep.models.store import write_manifest
+        from llm_upkeep.sim.ollama_store import fake_weights, install_model, publish_model
+
+        reg = self.ollama_registry
+        publish_model(reg, CURRENT, fake_weights(1, MODEL_BYTES))
+        cand = publish_model(reg, CANDIDATE, fake_weights(2, MODEL_BYTES))
+        write_manifest(reg, PROD_MODEL, cand.path.read_bytes())  # upstream moved the tag to the new build
+        cur = install_model(reg, self.ollama_store, CURRENT)
+        write_manifest(self.ollama_store, PROD_MODEL, cur.path.read_bytes())
+
     def start_services(self) -> None:
         from llm_upkeep.sim.llm_server import SimBehavior, SimServer
+        from llm_upkeep.sim.ollama_store import RegistryServer, StoreSimServer, store_behavior
         from llm_upkeep.sim.slack_sink import SlackSink, format_message
 
-        healthy = SimServer(
-            SimBehavior(ttft_s=0.15, itl_s=0.02, tokens=24, model="llama3:8b", answers=dict(CANARY))
-        ).start()
+        # Production and staging: two Ollama instances on one host sharing one model store (as
+        # the model tests run them), so staging benchmarks the very blobs production will serve.
+        self.seed_models()
+        store, reg = self.ollama_store, self.ollama_registry
+        timing = {"ttft_s": 0.15, "itl_s": 0.02, "tokens": 24, "answers": dict(CANARY)}
+        healthy = StoreSimServer(store_behavior(store, reg, PROD_MODEL, **timing), store, reg).start()
         self._sims.append(healthy)
         slow = SimServer(
             SimBehavior(ttft_s=0.15, itl_s=0.02, tokens=24, model="meta-llama/Llama-3.1-8B-Instruct",
@@ -282,15 +322,19 @@ class Demo:
         ).start()  # fmt: skip
         slow.set_fault(FAULT)
         self._sims.append(slow)
-        staging = SimServer(
-            SimBehavior(ttft_s=0.15, itl_s=0.02, tokens=24, model="llama3:8b", answers=dict(CANARY))
-        ).start()
+        staging = StoreSimServer(store_behavior(store, reg, CURRENT, **timing), store, reg).start()
         self._sims.append(staging)
-        self.say(f"  LLM server {HEALTHY:<15} {healthy.url}  (simulated Ollama, healthy)")
+        self._registry_server = RegistryServer(reg).start()
+        self.say(
+            f"  LLM server {HEALTHY:<15} {healthy.url}  (simulated Ollama, healthy, serves {PROD_MODEL})"
+        )
         self.say(f"  LLM server {FAULTY:<15} {slow.url}  (simulated vLLM, planted fault: {FAULT})")
         self.say(
             f"  LLM server {STAGING:<15} {staging.url}  (simulated Ollama, staging for model evaluation)"
         )
+        self.say(f"  Ollama model store         {store}  ({PROD_MODEL} = {CURRENT}, shared by both Ollamas)")
+        held = f"{CURRENT}; {CANDIDATE} = upstream's new {PROD_MODEL}"
+        self.say(f"  Ollama registry            {self._registry_server.url}  ({held})")
 
         def on_message(msg: dict) -> None:
             line = format_message(msg)
@@ -326,6 +370,10 @@ class Demo:
             with contextlib.suppress(Exception):
                 s.stop()
         self._sims = []
+        if self._registry_server is not None:
+            with contextlib.suppress(Exception):
+                self._registry_server.stop()
+            self._registry_server = None
         if self._slack is not None:
             with contextlib.suppress(Exception):
                 self._slack.stop()
@@ -411,6 +459,7 @@ class Demo:
             },
             "review": {
                 "sources": [{"name": "ollama", "kind": "ollama", "paths": [str(files["server_log"])]}],
+                "ollama_registry_url": self._registry_server.url,
             },
             "backup": {
                 "bucket": BUCKET,
@@ -449,6 +498,17 @@ class Demo:
         parse_config(__import__("tomllib").loads(tmp.read_text()), str(tmp))
         os.replace(tmp, self.config_path)
         self.say(f"  config                     {self.config_path}")
+
+    def pin_models(self) -> None:
+        """`llm-upkeep models pin`: the current version is the pinned production one at start."""
+        from llm_upkeep.config import load_config
+        from llm_upkeep.models.pins import pin_models
+
+        report = pin_models(load_config(self.config_path), endpoint=HEALTHY)
+        if not report.ok:
+            raise DemoError(f"cannot pin the demo's models: {report.problems[0].public()}")
+        pinned = ", ".join(report.pinned[HEALTHY])
+        self.say(f"  models.lock                {report.lock_file}  ({HEALTHY}: {pinned})")
 
     # ------------------------------------------------------------ Prefect
     def start_prefect_server(self, timeout_s: float = 180.0) -> None:
@@ -512,37 +572,83 @@ class Demo:
 
         first = [n for n in order if n in RUN_FIRST]
         last = [n for n in order if n in RUN_LAST]
-        rest = [n for n in order if n not in first and n not in last]
+        chain = [[n] for n in RUN_CHAIN if n in order]
+        rest = [n for n in order if n not in first and n not in last and n not in RUN_CHAIN]
         again = [n for n in order if n in RUN_AGAIN]
+        batches = [(first, ""), (rest, ""), (last, ""), (again, " (again: compared with the baseline)")]
         async with get_client() as client:
-            for batch, note in (
-                (first, ""),
-                (rest, ""),
-                (last, ""),
-                (again, " (again: compared with the baseline)"),
-            ):
+            for batch, note in batches + [(b, "") for b in chain]:
                 started: list[RunOutcome] = []
                 for name in batch:
                     dep, flow_name = deployments[name]
                     outcome = RunOutcome(deployment=name, flow=flow_name, run_id=None)
                     self.outcomes.append(outcome)
                     params, missing = demo_parameters(name, dep.parameter_openapi_schema or {})
-                    if name in DEMO_SKIP:
-                        outcome.state = "SKIPPED"
-                        outcome.message = DEMO_SKIP[name]
-                        self.say(f"  {name}: not run ({outcome.message})")
-                        continue
                     if missing:
                         outcome.state = "SKIPPED"
                         outcome.message = f"needs parameters {missing} the demo does not know"
                         self.say(f"  {name}: skipped ({outcome.message})")
                         continue
+                    if name == "rollback-model" and not self._promoted:
+                        outcome.state = "SKIPPED"
+                        outcome.message = "nothing to roll back: evaluate-model promoted nothing in this demo"
+                        self.say(f"  {name}: not run ({outcome.message})")
+                        continue
                     run = await client.create_flow_run_from_deployment(dep.id, parameters=params)
                     outcome.run_id = str(run.id)
                     outcome.state = "SCHEDULED"
+                    outcome.history_from = len(self.model_history())
                     started.append(outcome)
                     self.say(f"  {name}: started{note} ({self.ui_url}/runs/flow-run/{run.id})")
                 await self._wait_runs(client, started)
+
+    # ------------------------------------------------------------ what the model chain did
+    def model_history(self) -> list[Any]:
+        """Production's model switches, as the models core records them (state_dir/models/<endpoint>)."""
+        from llm_upkeep.models.active import read_history
+
+        return read_history(self.state_dir / "data" / "models" / HEALTHY)
+
+    def model_result(self, o: RunOutcome) -> str:
+        """One line on what evaluate-model or rollback-model changed, read from the switch history
+        and the decision it recorded (nothing for the other flows)."""
+        if o.deployment not in RUN_CHAIN or o.state != "COMPLETED":
+            return ""
+        switches = self.model_history()[o.history_from :]
+        if o.deployment == "evaluate-model":
+            promoted = next((r for r in switches if r.action == "promote" and r.ok), None)
+            undone = next((r for r in switches if r.action == "auto-rollback"), None)
+            if promoted is not None and undone is None:
+                self._promoted = True
+                return (f"promoted {promoted.to_version} on {HEALTHY} ({PROD_MODEL} now serves it, answering "
+                        f"after {promoted.seconds or 0:.1f} s; {self.decision_note(o)})")  # fmt: skip
+            if undone is not None:
+                return f"the promotion failed its probe and was rolled back to {undone.to_version}"
+            return f"not promoted ({self.decision_note(o)})"
+        back = next((r for r in switches if r.action == "rollback"), None)
+        if back is None:
+            return "no switch recorded"
+        from llm_upkeep.sim.ollama_store import store_digests
+
+        # The backup tag a rollback copies back, by the version name it was pulled as.
+        names = {"sha256:" + hx: n for n, hx in store_digests(self.ollama_store).items()
+                 if ":upkeep-" not in n and n != PROD_MODEL}  # fmt: skip
+        version = names.get(back.to_digest or "", back.to_version)
+        return (f"rolled {HEALTHY} back to {version} (kept as {back.to_version}) in {back.seconds or 0:.1f} s"
+                if back.ok else f"rollback to {back.to_version} did not answer")  # fmt: skip
+
+    def decision_note(self, o: RunOutcome) -> str:
+        from llm_upkeep.config import load_config
+        from llm_upkeep.models.evaluate import load_decision
+
+        try:
+            d = load_decision(load_config(self.config_path), HEALTHY, o.run_id or "", CANDIDATE)
+        except Exception:  # the line is a courtesy; the run's own state says whether it worked
+            d = None
+        if d is None:
+            return "no decision recorded"
+        note = d.note.split(" (")[0]  # the policy's reason without the run ids
+        return f"{d.by} approval: {note}" if d.approved else f"{d.by}: {note}"
 
     async def _wait_runs(self, client, outcomes: list[RunOutcome]) -> None:
         from uuid import UUID
@@ -564,8 +670,10 @@ class Demo:
                         self.say(f"  {o.deployment}: waiting for approval -> open {self.ui_url}/runs/flow-run/"
                                  f"{o.run_id} and press Resume")  # fmt: skip
                     else:
+                        o.result = self.model_result(o)
                         self.say(f"  {o.deployment}: {st.name} after {o.seconds:.0f} s"
-                                 + (f" ({o.message})" if o.state != "COMPLETED" and o.message else ""))  # fmt: skip
+                                 + (f" ({o.message})" if o.state != "COMPLETED" and o.message else "")
+                                 + (f": {o.result}" if o.result else ""))  # fmt: skip
             if pending and time.monotonic() - t0 > self.run_timeout_s:
                 for o in pending:
                     o.message = f"still {o.state_name or o.state} after {self.run_timeout_s:.0f} s"
@@ -605,8 +713,18 @@ class Demo:
             lines.append(f"  3. Artifacts  {u}/artifacts  (the latest of each):")
             for a in self.artifacts:
                 hint = "  <- benchmark comparison" if "bench" in a["key"] and "compar" in a["key"] else ""
+                if a["key"].startswith("model-evaluation"):
+                    hint = "  <- candidate vs production"
                 lines.append(f"       {u}/artifacts/key/{a['key']}  [{a['type']}]{hint}")
         lines.append("  4. Slack: the lines starting with [slack] above are what the Slack receiver got.")
+        chain = [o for o in self.outcomes if o.deployment in RUN_CHAIN and o.run_id]
+        if chain:
+            lines.append(
+                "  5. The model chain (pull, checksums, staging benchmark, approval, promotion; rollback):"
+            )
+            for o in chain:
+                lines.append(f"       {u}/runs/flow-run/{o.run_id}  {o.deployment}: "
+                             + (o.result.split(" (")[0] if o.result else o.state_name))  # fmt: skip
         waiting = [o for o in self.outcomes if o.state == "PAUSED"]
         for o in waiting:
             lines.append(
@@ -652,6 +770,7 @@ class Demo:
         self.say("Starting the local services:")
         self.start_services()
         self.write_config()
+        self.pin_models()
         os.environ.update({k: v for k, v in self.child_env().items() if k.startswith("PREFECT_")})
         t0 = time.monotonic()
         self.say(f"Starting the Prefect server on SQLite ({self.ui_url}) ...")

@@ -16,10 +16,15 @@ import contextlib
 import hashlib
 import json
 import os
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from llm_upkeep.models.store import (
+    DEFAULT_REGISTRY,
+    MANIFEST_MEDIA_TYPE,
     Manifest,
     list_models,
     manifest_path,
@@ -30,6 +35,8 @@ from llm_upkeep.models.store import (
 from llm_upkeep.sim.llm_server import SimBehavior, SimServer
 
 TEMPLATE_MEDIA_TYPE = "application/vnd.ollama.image.template"
+_PART = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+_MANIFEST_PATH = re.compile(rf"^/v2/({_PART})/({_PART})/manifests/({_PART})$")
 
 
 def fake_weights(seed: int, n: int = 200_000) -> bytes:
@@ -140,7 +147,80 @@ class StoreSimServer(SimServer):
         return await super()._fault_response(dialect, writer)
 
 
+class RegistryServer:
+    """The registry directory over HTTP, as registry.ollama.ai serves manifests
+    (GET /v2/<namespace>/<model>/manifests/<tag>), so an update check can ask it instead of the
+    internet."""
+
+    def __init__(self, registry_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 0):
+        self.registry_dir = Path(registry_dir)
+        self.host, self.port = host, port
+        self.requests: list[str] = []
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def manifest(self, path: str) -> bytes | None:
+        m = _MANIFEST_PATH.match(path)
+        if not m:
+            return None
+        ns, model, tag = m.groups()
+        p = self.registry_dir / "manifests" / DEFAULT_REGISTRY / ns / model / tag
+        try:
+            return p.read_bytes()
+        except OSError:
+            return None
+
+    def start(self) -> RegistryServer:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+                server.requests.append(self.path)
+                body = server.manifest(self.path.split("?", 1)[0])
+                if body is None:
+                    self._send(404, b'{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}',
+                               "application/json")  # fmt: skip
+                else:
+                    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+                    self._send(200, body, MANIFEST_MEDIA_TYPE, {"Docker-Content-Digest": digest})
+
+            def _send(
+                self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None
+            ) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet, like the others
+                return
+
+        self._httpd = ThreadingHTTPServer((self.host, self.port), Handler)
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="sim-registry", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._thread is not None:
+            self._thread.join(5)
+            self._thread = None
+
+
 __all__ = [
+    "RegistryServer",
     "StoreSimServer",
     "copy_blobs",
     "fake_weights",

@@ -222,7 +222,14 @@ class DeployReport:
             "created_pools": self.created_pools,
             "deployments": self.deployments,
             "missing": self.missing,
+            **({"error": self.error_line()} if not self.ok else {}),
         }
+
+    def error_line(self) -> str:
+        """prefect deploy's own last error line, so a JSON consumer learns why without the whole log."""
+        lines = [ln.strip() for ln in self.output.splitlines() if ln.strip()]
+        errs = [ln for ln in lines if "error" in ln.lower() or "exception" in ln.lower()]
+        return (errs or lines or ["prefect deploy registered only part of the deployments"])[-1][:500]
 
 
 class DeployError(Exception):

@@ -193,7 +193,10 @@ def test_models_lock_tags_are_checked_unless_the_config_lists_them(registry, tmp
     old = "sha256:" + hashlib.sha256(ollama_manifest(1, "old")).hexdigest()
     new = registry.set_tag("library", "llama3", "8b", ollama_manifest(2, "new"))
     qwen = registry.set_tag("library", "qwen2.5", "7b", ollama_manifest(3, "q"))
-    lock = _lock_with(tmp_path / "models.lock", ("llama3:8b", old), ("qwen2.5:7b", old))
+    # llama3:upkeep-<digest12> is the copy a promotion keeps for rollback: no registry knows that tag
+    lock = _lock_with(
+        tmp_path / "models.lock", ("llama3:8b", old), ("qwen2.5:7b", old), ("llama3:upkeep-0123456789ab", old)
+    )
     # qwen2.5 is also in the config, pinned at what the registry has: the config's pin wins
     r = check_model_updates([("qwen2.5", "ollama", "7b", qwen)], cfg_for(registry), lock_file=lock)
     by = {m.name: m for m in r.models}

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 from llm_upkeep.checks import SEVERITY, CheckResult, Status
 from llm_upkeep.configbase import resolve_secret
 from llm_upkeep.models.lock import Lock, LockError, read_lock
+from llm_upkeep.models.promote import BACKUP_PREFIX
 from llm_upkeep.redact import redact
 from llm_upkeep.review.config import PinnedModel, ReviewConfig
 
@@ -78,6 +79,8 @@ def pins_from_lock(lock: Lock | None) -> list[PinnedModel]:
     seen: dict[str, PinnedModel] = {}
     for pins in lock.endpoints.values():
         for t in pins.tags:
+            if t.name.rpartition(":")[2].startswith(BACKUP_PREFIX):
+                continue  # our own rollback copy of a previous version: no registry has that tag
             seen.setdefault(t.name, PinnedModel(name=t.name, source="ollama", digest=t.digest))
     return list(seen.values())
 

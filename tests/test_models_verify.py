@@ -17,18 +17,13 @@ from llm_upkeep.models.lock import read_lock
 from llm_upkeep.models.pins import pin_models
 from llm_upkeep.models.store import blob_path, parse_model_name, read_manifest, write_model
 from llm_upkeep.models.verify import verify_models
+from llm_upkeep.sim.ollama_store import fake_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def weights(seed: int, n: int = 300_000) -> bytes:
-    """Distinct, incompressible bytes (a stand-in GGUF) of n bytes."""
-    out = bytearray()
-    block = hashlib.sha256(f"seed{seed}".encode()).digest()
-    while len(out) < n:
-        block = hashlib.sha256(block).digest()
-        out += block
-    return b"GGUF" + bytes(out[: n - 4])
+    return fake_weights(seed, n)
 
 
 def write_config(tmp_path: Path, extra: str = "") -> Path:

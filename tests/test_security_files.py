@@ -85,3 +85,15 @@ def test_secret_detection():
     ])  # fmt: skip
     hits = [(h.line, h.what) for h in find_secrets(text)]
     assert hits == [(1, "api_key"), (5, "webhook"), (7, "AWS access key"), (8, "HF_TOKEN")]
+
+
+def test_evidence_lists_ten_entries_and_counts_the_rest(tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    for i in range(15):
+        f = models / f"blob-{i:02d}"
+        f.write_bytes(b"x")
+        os.chmod(f, 0o666)
+    (finding,) = check_tree([str(models)], kind="model", limit=100)[0]
+    assert len(finding.evidence) == 11 and finding.evidence[-1] == "... and 5 more"
+    assert "15 model file(s)" in finding.title

@@ -73,16 +73,16 @@ def as_pinned(item: PinnedModel | Sequence | dict) -> PinnedModel:
 
 def pins_from_lock(lock: Lock | None) -> list[PinnedModel]:
     """The Ollama tags of models.lock, each with the digest it pins (file-based versions name no
-    registry, so they are not asked about)."""
+    registry, so they are not asked about). Duplicates across endpoints are left to pinned_models."""
     if lock is None:
         return []
-    seen: dict[str, PinnedModel] = {}
-    for pins in lock.endpoints.values():
-        for t in pins.tags:
-            if t.name.rpartition(":")[2].startswith(BACKUP_PREFIX):
-                continue  # our own rollback copy of a previous version: no registry has that tag
-            seen.setdefault(t.name, PinnedModel(name=t.name, source="ollama", digest=t.digest))
-    return list(seen.values())
+    return [
+        PinnedModel(name=t.name, source="ollama", digest=t.digest)
+        for pins in lock.endpoints.values()
+        for t in pins.tags
+        # our own rollback copy of a previous version: no registry has that tag
+        if not t.name.rpartition(":")[2].startswith(BACKUP_PREFIX)
+    ]
 
 
 def _pin_key(p: PinnedModel) -> tuple:

@@ -147,9 +147,7 @@ def check_config_files(paths: list[str]) -> tuple[list[Finding], list[str]]:
         mode = mode_str(st)
         if hits and st.st_mode & stat.S_IROTH:
             ev = [f"{p}: mode {mode} (owner uid {st.st_uid}): readable by every user"]
-            ev += [f"{p}:{h.line}: {h.what} = <{h.length} characters, not shown>" for h in hits[:10]]
-            if len(hits) > 10:
-                ev.append(f"... and {len(hits) - 10} more")
+            ev += _capped([f"{p}:{h.line}: {h.what} = <{h.length} characters, not shown>" for h in hits])
             findings.append(Finding(
                 id=f"files.secret-readable:{p}", category="files", severity="high",
                 title=f"{p} holds {len(hits)} secret-looking value(s) and every user can read it",
@@ -165,6 +163,11 @@ def check_config_files(paths: list[str]) -> tuple[list[Finding], list[str]]:
                 fix=f"chmod o-w {p}",
             ))  # fmt: skip
     return findings, notes
+
+
+def _capped(lines: list[str], n: int = 10) -> list[str]:
+    """Evidence stays readable: the first n lines and a count of the rest."""
+    return lines[:n] + ([f"... and {len(lines) - n} more"] if len(lines) > n else [])
 
 
 def check_tree(paths: list[str], *, kind: str, limit: int) -> tuple[list[Finding], list[str]]:
@@ -184,7 +187,7 @@ def check_tree(paths: list[str], *, kind: str, limit: int) -> tuple[list[Finding
         notes.append(f"{root}: {count} entries examined")
         if not bad:
             continue
-        ev = bad[:10] + ([f"... and {len(bad) - 10} more"] if len(bad) > 10 else [])
+        ev = _capped(bad)
         if kind == "model":
             findings.append(Finding(
                 id=f"files.model-writable:{root}", category="files", severity="high",

@@ -19,6 +19,7 @@ pytest_plugins: list[str] = [
     "tests.models_fixtures",
     "tests.demo_fixtures",
     "tests.runbook_fixtures",
+    "tests.skip_policy",
 ]
 
 

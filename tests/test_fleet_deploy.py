@@ -89,8 +89,7 @@ def test_deploy_without_a_server_says_so(tmp_path):
 
 def test_fleet_deploy_puts_host_work_on_host_queues(api_url, tmp_path):
     daily = next(s for s in load_deployments(project_dir()) if s.name == "daily-health")
-    if not {"scope", "host"} <= set(flow_parameters(import_flow(daily, project_dir()))):
-        pytest.skip("flows/daily_health.py does not take scope/host yet (see docs/operations.md)")
+    assert {"scope", "host"} <= set(flow_parameters(import_flow(daily, project_dir())))
     cfg = tmp_path / "fleet.toml"
     cfg.write_text(
         tomli_w.dumps(

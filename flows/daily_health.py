@@ -31,6 +31,7 @@ from tasks.health import (
     send_alert_task,
     verify_recovery_task,
 )
+from tasks.prom import export_metrics_task
 
 
 async def _probe(endpoint, http, cfg: Config):
@@ -110,6 +111,9 @@ async def daily_health(
         if delivery.status == "failed":
             logger.error("Slack alert was not delivered: %s", delivery.error)
     result.duration_s = round(time.monotonic() - t0, 3)
+    if cfg.prometheus.enabled:
+        export_metrics_task(cfg.prometheus, state_dir, "daily_health", plan.host or "local", checks, snapshot,
+                            result.duration_s, status == "ok")  # fmt: skip
     publish_report_task(render_report(result), checks, key_suffix=plan.key_suffix)
     logger.info("daily health: %s (%d checks, %.2f s)", status, len(checks), result.duration_s)
     if chain_runbook and status != "ok":

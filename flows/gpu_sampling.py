@@ -7,6 +7,7 @@ from prefect import flow, get_run_logger
 from llm_upkeep.config import load_config
 from llm_upkeep.redact import install_log_redaction
 from llm_upkeep.review.sampling import GpuSamplingResult
+from tasks.prom import export_metrics_task
 from tasks.review import collect_gpu_snapshot_task, record_gpu_samples_task
 
 
@@ -19,6 +20,9 @@ def gpu_sampling(config_path: str | None = None) -> GpuSamplingResult:
         return GpuSamplingResult(status="skipped", reason="gpu.enabled is false")
     snapshot = collect_gpu_snapshot_task()
     result = record_gpu_samples_task(str(cfg.state_path), snapshot)
+    if cfg.prometheus.enabled:
+        export_metrics_task(cfg.prometheus, str(cfg.state_path), "gpu_sampling", "local", [], snapshot, 0.0,
+                            result.status != "error")  # fmt: skip
     logger.info("gpu sampling: %s, %d sample(s)%s", result.status, result.samples,
                 f" ({result.reason})" if result.reason else "")  # fmt: skip
     return result

@@ -31,6 +31,7 @@ from tasks.benchmark import (
     run_suite_task,
     send_benchmark_alert_task,
 )
+from tasks.prom import export_metrics_task
 
 
 def select_endpoints(cfg: Config, names: list[str]):
@@ -124,6 +125,10 @@ async def weekly_benchmark(
     except Exception:  # no flow-run context (called as a plain function): history still records
         run_id = None
     record_history_task(state_dir, [c for e in result.endpoints for c in history_checks(e)], run_id)
+    if cfg.prometheus.enabled:
+        export_metrics_task(cfg.prometheus, state_dir, "weekly_benchmark", "local",
+                            [c for e in result.endpoints for c in history_checks(e)], None, result.duration_s,
+                            result.status == "ok")  # fmt: skip
     logger.info("weekly benchmark: %s (%d endpoint runs, %.1f s)", result.status, len(result.endpoints),
                 result.duration_s)  # fmt: skip
     return result

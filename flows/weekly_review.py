@@ -35,6 +35,7 @@ from tasks.review import (
     record_review_history_task,
     review_error_logs_task,
     review_gpu_temperatures_task,
+    review_trends_task,
 )
 
 
@@ -64,6 +65,10 @@ def weekly_review(
         "model_updates": check_model_updates_task.submit(cfg.review, str(lock_path(cfg))),
         "driver": check_driver_task.submit(cfg.gpu, state_dir, window),
     }
+    if cfg.trends.enabled:
+        futures["trends"] = review_trends_task.submit(
+            state_dir, cfg.trends, window, cfg.health.gpu_memory_alert_percent
+        )
     sections = {name: _collect(name, f) for name, f in futures.items()}
     result = WeeklyReviewResult(
         status=overall(sections), window_start=window.start, window_end=window.end, sections=sections,

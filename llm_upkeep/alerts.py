@@ -136,7 +136,7 @@ def post_to_slack(
     cfg: AlertsConfig, text: str, blocks: list[dict] | None = None, *, thread_ts: str | None = None
 ) -> Delivery:
     """One Slack API call with its own timeout; failure is returned, not raised."""
-    if not cfg.enabled:
+    if not cfg.slack_enabled:
         return Delivery(status="disabled")
     try:
         if cfg.slack_webhook_url_env:
@@ -195,7 +195,9 @@ def send_alert(
     if suppress_minutes > 0 and sup.recently_sent(fp, suppress_minutes * 60, now):
         return Delivery(status="suppressed", fingerprint=fp, checks=names)
     text, blocks = build_message(title, failing, context=context)
-    d = post_to_slack(cfg, text, blocks)
+    from llm_upkeep.notify import deliver  # Slack and every Apprise URL
+
+    d = deliver(cfg, title, text, blocks)
     d.fingerprint, d.checks = fp, names
     if d.status == "sent":
         sup.mark_sent(fp, now)

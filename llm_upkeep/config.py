@@ -19,9 +19,11 @@ from llm_upkeep.configbase import ConfigError, PositiveFloat, Section, resolve_s
 from llm_upkeep.cost.config import CostConfig
 from llm_upkeep.fleet import FleetConfig
 from llm_upkeep.models.config import ModelsConfig
+from llm_upkeep.prom.config import PrometheusConfig
 from llm_upkeep.review.config import ReviewConfig
 from llm_upkeep.runbook.config import RunbookConfig
 from llm_upkeep.security.config import SecurityConfig
+from llm_upkeep.trends.config import TrendsConfig
 
 ENV_CONFIG = "LLM_UPKEEP_CONFIG"
 DEFAULT_CONFIG_NAME = "llm-upkeep.toml"
@@ -145,10 +147,19 @@ class AlertsConfig(Section):
     min_status: Literal["warn", "alert"] = Field(
         default="alert", description="Lowest check status that is sent to Slack."
     )
+    apprise_urls_env: list[str] = Field(
+        default_factory=list,
+        description="Env vars each holding one or more Apprise URLs (mailto://, json://, ntfy://...): every "
+        "alert also goes there.",
+    )
+
+    @property
+    def slack_enabled(self) -> bool:
+        return bool(self.slack_webhook_url_env or self.slack_token_env)
 
     @property
     def enabled(self) -> bool:
-        return bool(self.slack_webhook_url_env or self.slack_token_env)
+        return bool(self.slack_webhook_url_env or self.slack_token_env or self.apprise_urls_env)
 
 
 class RestartConfig(Section):
@@ -204,6 +215,11 @@ class Config(Section):
     )
     runbook: RunbookConfig = Field(
         default_factory=RunbookConfig, description="Emergency runbook: detectors, fixes, approvals."
+    )
+
+    trends: TrendsConfig = Field(default_factory=TrendsConfig, description="Trends in the weekly review.")
+    prometheus: PrometheusConfig = Field(
+        default_factory=PrometheusConfig, description="Prometheus export (textfile collector, Pushgateway)."
     )
 
     # Set by load_config; not a TOML key.

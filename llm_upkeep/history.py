@@ -7,10 +7,11 @@ SQLite in WAL mode: appends from concurrent runs are safe, and pandas reads it d
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable
 from contextlib import closing
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -76,19 +77,26 @@ def append_checks(
     return len(rows)
 
 
-def append_gpu_samples(state_dir: str | Path, snapshot, *, host: str = "local") -> int:
-    """Store one NVML snapshot (llm_upkeep.telemetry.GpuSnapshot); a skipped snapshot stores nothing."""
-    if snapshot.status != "ok":
-        return 0
+def _gpu_rows(snapshot) -> list[tuple]:
     ts = _iso(snapshot.taken_at)
-    rows = [
+    return [
         (
-            ts, host, g.index, g.uuid, g.name, g.temperature_c, g.slowdown_c, g.shutdown_c,
+            ts, g.index, g.uuid, g.name, g.temperature_c, g.slowdown_c, g.shutdown_c,
             g.memory_used_bytes, g.memory_total_bytes, g.utilization_percent, g.power_w, g.power_limit_w,
             g.energy_mj, json.dumps(g.throttle_reasons), snapshot.driver_version, snapshot.cuda_version,
         )
         for g in snapshot.gpus
     ]  # fmt: skip
+
+
+def append_gpu_samples(state_dir: str | Path, snapshot, *, host: str = "local") -> int:
+    """Store one NVML snapshot (llm_upkeep.telemetry.GpuSnapshot); a skipped snapshot stores nothing."""
+    return append_gpu_snapshots(state_dir, [snapshot], host=host)
+
+
+def append_gpu_snapshots(state_dir: str | Path, snapshots, *, host: str = "local") -> int:
+    """Store many snapshots in one transaction (imports, back-fills); skipped ones store nothing."""
+    rows = [(r[0], host, *r[1:]) for s in snapshots if s.status == "ok" for r in _gpu_rows(s)]
     with closing(connect(state_dir)) as conn, conn:
         conn.executemany("INSERT INTO gpu_samples VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
     return len(rows)
@@ -120,3 +128,67 @@ def read_gpu_samples(
     if not df.empty:
         df["throttle_reasons"] = df["throttle_reasons"].map(lambda s: json.loads(s) if s else [])
     return df
+
+
+# ---------------------------------------------------------------- reading side: filtered series
+
+SERIES = ("checks", "benchmark", "gpu")
+BENCHMARK_PREFIX = "benchmark"
+
+
+def query_series(
+    state_dir: str | Path,
+    series: str = "checks",
+    *,
+    check: str | None = None,
+    target: str | None = None,
+    host: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pd.DataFrame:
+    """One stored series, filtered in SQL: 'checks' (every check row), 'benchmark' (the weekly
+    benchmark's summaries) or 'gpu' (GPU samples; target matches 'N' or 'host:N').
+
+    Reading never creates the store: a missing one reads as empty."""
+    if series not in SERIES:
+        raise ValueError(f"unknown series {series!r} (one of {', '.join(SERIES)})")
+    if not db_path(state_dir).exists():
+        return pd.DataFrame()
+    table = "gpu_samples" if series == "gpu" else "checks"
+    where, params = ["ts >= ?", "ts < ?"], [_iso(since) if since else "0000", _iso(until) if until else "9999"]
+    if series == "benchmark":
+        where.append("(check_name = ? OR check_name LIKE ? ESCAPE '!')")
+        params += [BENCHMARK_PREFIX, BENCHMARK_PREFIX + "!_%"]
+    if check and series != "gpu":
+        where.append("check_name = ?")
+        params.append(check)
+    if host:
+        where.append("host = ?")
+        params.append(host)
+    if target is not None:
+        if series == "gpu":
+            h, _, idx = target.rpartition(":")
+            where.append("CAST(gpu AS TEXT) = ?" + (" AND host = ?" if h else ""))
+            params += [idx, h] if h else [idx]
+        else:
+            where.append("target = ?")
+            params.append(target)
+    q = f"SELECT * FROM {table} WHERE {' AND '.join(where)} ORDER BY ts"  # noqa: S608 (names are ours)
+    with closing(connect(state_dir)) as conn:
+        df = pd.read_sql_query(q, conn, params=params)
+    df["ts"] = pd.to_datetime(df["ts"], utc=True, format="ISO8601")
+    return df
+
+
+def parse_since(text: str, now: datetime | None = None) -> datetime:
+    """'7d', '12h', '3w' (ago) or an ISO date/time (UTC when it has no offset)."""
+    now = now or datetime.now(UTC)
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([hdw])\s*", text)
+    if m:
+        n, u = float(m.group(1)), m.group(2)
+        return now - timedelta(**{{"h": "hours", "d": "days", "w": "weeks"}[u]: n})
+    try:
+        ts = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"not a date, time or age (e.g. 2026-11-01, 7d, 12h): {text!r}") from None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)

@@ -6,6 +6,7 @@ Registry and Slack calls carry their own timeouts; the log scan is CPU-bound and
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from prefect import task
@@ -24,6 +25,8 @@ from llm_upkeep.review.temperature import TemperatureReview, review_temperatures
 from llm_upkeep.review.updates import UpdateReview, check_model_updates
 from llm_upkeep.review.window import ReviewWindow
 from llm_upkeep.telemetry import GpuSnapshot, collect_gpus
+from llm_upkeep.trends.config import TrendsConfig
+from llm_upkeep.trends.review import TrendsReview, review_trends
 
 
 @task(name="review-error-logs", cache_policy=NO_CACHE)
@@ -49,6 +52,16 @@ def check_driver_task(gpu: GpuConfig, state_dir: str, window: ReviewWindow) -> D
     snapshot = collect_gpus() if gpu.enabled else None
     samples = history.read_gpu_samples(state_dir, since=window.start, until=window.end)
     return check_driver(snapshot, gpu.approved_driver, gpu.approved_cuda, samples)
+
+
+@task(name="review-trends", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=2)
+def review_trends_task(
+    state_dir: str, cfg: TrendsConfig, window: ReviewWindow, gpu_memory_alert_percent: float
+) -> TrendsReview:
+    since = window.end - timedelta(weeks=cfg.weeks)
+    checks = history.read_checks(state_dir, since=since, until=window.end)
+    samples = history.read_gpu_samples(state_dir, since=since, until=window.end)
+    return review_trends(checks, samples, cfg, gpu_memory_alert_percent=gpu_memory_alert_percent)
 
 
 @task(name="record-review-history", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)

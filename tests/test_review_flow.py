@@ -18,7 +18,7 @@ from tests.review_fixtures import WEEK_END, ollama_manifest, planted_gpu_history
 
 pytestmark = pytest.mark.prefect
 
-SECTIONS = {"errors", "gpu_temperature", "model_updates", "driver"}
+SECTIONS = {"errors", "gpu_temperature", "model_updates", "driver", "trends"}
 
 
 @pytest.fixture
@@ -81,6 +81,7 @@ def test_weekly_review_with_planted_trouble(
         "gpu_temperature": "alert",
         "model_updates": "warn",
         "driver": "warn",
+        "trends": "skipped",  # a week of GPU samples without memory figures: no trend to tell
     }
     assert result.status == "degraded"
     assert result.sections["gpu_temperature"].summary.startswith("sustained heat on GPU 1 (")
@@ -154,7 +155,8 @@ def test_cli_weekly_review_json_on_a_healthy_week(prefect_harness, clean_week, r
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"flow", "status", "sections"} and out["flow"] == "weekly-review"
     assert set(out["sections"]) == SECTIONS
-    assert {k: v["verdict"] for k, v in out["sections"].items()} == dict.fromkeys(SECTIONS, "ok")
+    assert {k: v["verdict"] for k, v in out["sections"].items()} == {**dict.fromkeys(SECTIONS, "ok"),
+                                                                     "trends": "skipped"}  # fmt: skip
     assert out["status"] == "ok" and rc == 0
     errors = out["sections"]["errors"]
     assert errors["findings"] == [] and errors["totals"]["timeout"] == 2 and len(errors["counts_by_day"]) == 7

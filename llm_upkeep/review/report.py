@@ -15,13 +15,15 @@ from llm_upkeep.review.errors import CLASS_LABELS, ErrorReview
 from llm_upkeep.review.logscan import CLASSES
 from llm_upkeep.review.temperature import TemperatureReview
 from llm_upkeep.review.updates import UpdateReview
+from llm_upkeep.trends.review import TrendsReview, render_trends_md
 
-SECTIONS = ("errors", "gpu_temperature", "model_updates", "driver")
+SECTIONS = ("errors", "gpu_temperature", "model_updates", "driver", "trends")
 TITLES = {
     "errors": "Error logs",
     "gpu_temperature": "GPU temperatures",
     "model_updates": "Model updates",
     "driver": "Driver",
+    "trends": "Trends",
 }
 _ICON = {"ok": "✅", "warn": "⚠️", "alert": "🚨", "error": "❌", "skipped": "⏭️"}
 
@@ -41,7 +43,9 @@ class SectionResult(BaseModel):
         }
 
 
-def section_from(review: ErrorReview | TemperatureReview | UpdateReview | DriverReview) -> SectionResult:
+def section_from(
+    review: ErrorReview | TemperatureReview | UpdateReview | DriverReview | TrendsReview,
+) -> SectionResult:
     details = review.model_dump(mode="json", exclude={"verdict", "summary", "checks"})
     return SectionResult(
         verdict=review.verdict, summary=review.summary, checks=review.checks, details=details
@@ -216,7 +220,8 @@ def render_report(result: WeeklyReviewResult) -> str:
         if s:
             lines.append(f"| {TITLES[k]} | {_ICON[s.verdict]} {s.verdict} | {_md(s.summary)} |")
     lines.append("")
-    render = {"errors": None, "gpu_temperature": _temp_md, "model_updates": _updates_md, "driver": _driver_md}
+    render = {"errors": None, "gpu_temperature": _temp_md, "model_updates": _updates_md, "driver": _driver_md,
+              "trends": render_trends_md}  # fmt: skip
     for k in SECTIONS:
         s = result.sections.get(k)
         if s is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 
 import pynvml as real_nvml
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from llm_upkeep.checks import Status
 from llm_upkeep.telemetry import GpuSnapshot, check_gpus, collect_gpus, decode_clock_reasons
 from tests.fakes import pynvml as fake
+from tests.fakes.libnvml import FakeNvmlLib
 
 FAKE_ONLY = {"FakeDevice", "configure", "device", "advance_energy", "init_count", "calls"}
 GiB = 1024**3
@@ -102,15 +104,175 @@ def test_calls_before_init_raise_uninitialized_like_the_real_module(nvml):
         fake.nvmlDeviceGetCount()
 
 
-def test_real_pynvml_without_a_driver_is_skipped_not_an_error():
+def _driver_present() -> tuple[bool, str]:
+    """Whether the real NVML initializes here, and if not, what it said."""
+    try:
+        real_nvml.nvmlInit()
+    except real_nvml.NVMLError as e:
+        return False, str(e)
+    real_nvml.nvmlShutdown()
+    return True, ""
+
+
+def test_real_pynvml_on_this_machine():
+    """No driver: a skip with NVML's reason, never an error. A GPU host: the real collector's
+    readings, checked for sanity (this is the only test that reads real hardware)."""
+    present, why = _driver_present()
     snap = collect_gpus()
-    assert snap.status == "skipped"
-    assert "NVML Shared Library Not Found" in snap.reason
-    assert snap.gpus == []
     assert snap.taken_at.tzinfo is not None
     results = check_gpus(snap, 95, 5, 85)
-    assert [(r.check, r.status) for r in results] == [("gpu", Status.SKIPPED)]
-    assert "NVML Shared Library Not Found" in results[0].detail
+    if not present:
+        assert why in ("NVML Shared Library Not Found", "Driver Not Loaded"), why
+        assert snap.status == "skipped" and why in snap.reason and snap.gpus == []
+        assert [(r.check, r.status) for r in results] == [("gpu", Status.SKIPPED)]
+        assert why in results[0].detail
+        return
+    assert snap.status == "ok", snap.reason
+    assert snap.gpus, "NVML initialized but reported no GPU"
+    assert re.fullmatch(r"\d+\.\d+(\.\d+)?", snap.driver_version or ""), snap.driver_version
+    assert re.fullmatch(r"\d+\.\d+", snap.cuda_version or ""), snap.cuda_version
+    for g in snap.gpus:
+        assert g.name and g.uuid and g.uuid.startswith(("GPU-", "MIG-")), (g.name, g.uuid)
+        assert g.memory_total_bytes and g.memory_total_bytes > 0
+        assert 0 <= g.memory_used_bytes <= g.memory_total_bytes
+        assert 0 <= g.memory_percent <= 100
+        assert g.temperature_c is not None and 0 < g.temperature_c < 110, g.temperature_c
+        # Thresholds are read from the device, and the slowdown comes before the shutdown.
+        assert g.slowdown_c is not None and g.shutdown_c is not None, g.unsupported
+        assert 50 < g.slowdown_c <= g.shutdown_c < 130, (g.slowdown_c, g.shutdown_c)
+        assert g.power_w is None or 0 < g.power_w < 2000
+        assert g.errors == {}, g.errors
+        checks = {r.check for r in results if r.target == str(g.index)}
+        assert {"gpu_memory", "gpu_temperature"} <= checks
+        temp = _by_check(results, "gpu_temperature", str(g.index))
+        assert temp.threshold == g.slowdown_c - 5  # the device's own limit, not the configured 85
+
+
+# ---- the fake answers like the real module over the same hardware ---------------------------------
+
+
+@pytest.fixture
+def real_on_fake_lib(nvml, monkeypatch):
+    """The real pynvml, its C library replaced by tests/fakes/libnvml.py serving the fake's devices."""
+    monkeypatch.setattr(real_nvml, "nvmlLib", FakeNvmlLib())
+    monkeypatch.setattr(real_nvml, "_nvmlGetFunctionPointer_cache", {})
+    monkeypatch.setattr(real_nvml, "_nvmlLib_refcount", 0)
+    return real_nvml
+
+
+def _plain(value):
+    """A return value as comparable data: ctypes structures and NVML objects by their fields."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain(v) for v in value)
+    fields = getattr(type(value), "_fields_", None)
+    if fields is not None:
+        return {name: _plain(getattr(value, name)) for name, *_ in fields}
+    if hasattr(value, "__dict__") and not isinstance(value, type):
+        return {k: _plain(v) for k, v in vars(value).items()}
+    return value
+
+
+RICH_DEVICE = dict(
+    name="NVIDIA H100 80GB HBM3", uuid="GPU-aaaa", memory_total=80 * GiB, memory_used=60 * GiB, gpu_util=97,
+    temperature=71, slowdown=87, shutdown=92, power_mw=612_345, power_limit_mw=700_000, energy_mj=5_000_000,
+    clock_reasons=0x14, ecc_uncorrected_volatile=1, ecc_corrected_volatile=7, remapped=(2, 1, 0, 0),
+    processes=[(4_000_000, 10 * GiB), (4_000_001, None)], process_names={4_000_000: "/usr/bin/ollama"},
+)  # fmt: skip
+
+
+def test_every_call_the_collector_makes_returns_the_real_modules_types_and_values(real_on_fake_lib):
+    real = real_on_fake_lib
+    fake.configure(devices=[fake.FakeDevice(**RICH_DEVICE)], driver="550.54.15", cuda=12040)
+    fake.nvmlInit()
+    real.nvmlInit()
+    fh, rh = fake.nvmlDeviceGetHandleByIndex(0), real.nvmlDeviceGetHandleByIndex(0)
+    calls = [
+        ("nvmlSystemGetDriverVersion", ()),
+        ("nvmlSystemGetCudaDriverVersion", ()),
+        ("nvmlSystemGetCudaDriverVersion_v2", ()),
+        ("nvmlSystemGetProcessName", (4_000_000,)),
+        ("nvmlDeviceGetCount", ()),
+        ("nvmlDeviceGetName", ("H",)),
+        ("nvmlDeviceGetUUID", ("H",)),
+        ("nvmlDeviceGetMemoryInfo", ("H",)),
+        ("nvmlDeviceGetMemoryInfo", ("H", fake.nvmlMemory_v2)),
+        ("nvmlDeviceGetUtilizationRates", ("H",)),
+        ("nvmlDeviceGetTemperature", ("H", fake.NVML_TEMPERATURE_GPU)),
+        ("nvmlDeviceGetTemperatureV", ("H", fake.NVML_TEMPERATURE_GPU)),
+        ("nvmlDeviceGetTemperatureThreshold", ("H", fake.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN)),
+        ("nvmlDeviceGetTemperatureThreshold", ("H", fake.NVML_TEMPERATURE_THRESHOLD_SHUTDOWN)),
+        ("nvmlDeviceGetPowerUsage", ("H",)),
+        ("nvmlDeviceGetEnforcedPowerLimit", ("H",)),
+        ("nvmlDeviceGetTotalEnergyConsumption", ("H",)),
+        ("nvmlDeviceGetCurrentClocksEventReasons", ("H",)),
+        ("nvmlDeviceGetCurrentClocksThrottleReasons", ("H",)),
+        ("nvmlDeviceGetTotalEccErrors", ("H", fake.NVML_MEMORY_ERROR_TYPE_UNCORRECTED, fake.NVML_VOLATILE_ECC)),
+        ("nvmlDeviceGetTotalEccErrors", ("H", fake.NVML_MEMORY_ERROR_TYPE_CORRECTED, fake.NVML_AGGREGATE_ECC)),
+        ("nvmlDeviceGetRemappedRows", ("H",)),
+        ("nvmlDeviceGetComputeRunningProcesses", ("H",)),
+        ("nvmlDeviceGetComputeRunningProcesses_v3", ("H",)),
+    ]  # fmt: skip
+    try:
+        for name, args in calls:
+            got_fake = getattr(fake, name)(*[fh if a == "H" else a for a in args])
+            got_real = getattr(real, name)(*[rh if a == "H" else a for a in args])
+            assert type(got_fake) is type(got_real) or (
+                hasattr(type(got_real), "_fields_")  # a ctypes structure: compared by its fields
+            ), (name, type(got_fake), type(got_real))
+            assert _plain(got_fake) == _plain(got_real), name
+        assert type(real.nvmlDeviceGetUUID(rh)) is str  # what nvidia-ml-py 13.615.71 returns
+    finally:
+        fake.nvmlShutdown()
+        real.nvmlShutdown()
+
+
+def test_errors_come_back_as_the_same_classes(real_on_fake_lib):
+    real = real_on_fake_lib
+    fake.configure(devices=[fake.FakeDevice(slowdown=None, errors={"nvmlDeviceGetPowerUsage": 15})])
+    fake.nvmlInit()
+    real.nvmlInit()
+    fh, rh = fake.nvmlDeviceGetHandleByIndex(0), real.nvmlDeviceGetHandleByIndex(0)
+    try:
+        for name, args, code in [
+            ("nvmlDeviceGetTemperatureThreshold", (fake.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN,), 3),
+            ("nvmlDeviceGetPowerUsage", (), 15),
+        ]:
+            with pytest.raises(fake.NVMLError) as fe:
+                getattr(fake, name)(fh, *args)
+            with pytest.raises(real.NVMLError) as re_:
+                getattr(real, name)(rh, *args)
+            assert fe.value.value == re_.value.value == code
+            assert type(fe.value).__name__ == type(re_.value).__name__
+            assert str(fe.value) == str(re_.value)
+    finally:
+        fake.nvmlShutdown()
+        real.nvmlShutdown()
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        {"devices": [RICH_DEVICE, {"name": "NVIDIA L4", "uuid": "GPU-bbbb", "memory_total": 24 * GiB}]},
+        {"devices": [{"ecc_uncorrected_volatile": None, "remapped": None, "slowdown": None, "power_mw": None,
+                      "errors": {"nvmlDeviceGetTotalEnergyConsumption": 4}},
+                     {"errors": {"*": 15}}, {"errors": {"nvmlDeviceGetHandleByIndex": 4}}]},
+        {"devices": [{"temperature": 66, "clock_reasons": 0x40}], "cuda": 11080,
+         "missing": ("nvmlDeviceGetTemperatureV", "nvmlDeviceGetCurrentClocksEventReasons",
+                     "nvmlSystemGetCudaDriverVersion_v2", "nvmlDeviceGetComputeRunningProcesses_v3")},
+        {"devices": [{}], "init_error": 18},
+        {"devices": [{}], "init_error": 12},
+    ],
+    ids=["two-gpus", "unsupported-and-lost", "old-driver", "rm-mismatch", "no-library"],
+)  # fmt: skip
+def test_the_collector_reads_the_same_snapshot_through_the_fake_and_the_real_module(real_on_fake_lib, setup):
+    fake.configure(**setup)
+    through_fake = collect_gpus(fake).model_dump(exclude={"taken_at"})
+    fake.configure(**setup)
+    through_real = collect_gpus(real_on_fake_lib).model_dump(exclude={"taken_at"})
+    assert through_fake == through_real
+    assert real_on_fake_lib.nvmlLib.initialized == 0  # the real module shut NVML down too
 
 
 # ---- collection --------------------------------------------------------------------------------------

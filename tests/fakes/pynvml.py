@@ -3,7 +3,9 @@
 It keeps the real module's function names, argument names, constants, return shapes and
 error classes (``NVMLError(value)`` returns the subclass for that code), so code written
 against it runs unchanged on the real library. tests/test_telemetry.py checks that every
-public name here exists in the real module with the same signature or value.
+public name here exists in the real module with the same signature or value, and, through
+tests/fakes/libnvml.py (a stand-in for the C library under the real module), that every call
+the collector makes returns the same types and values here as the real module returns.
 
 Test controls (not part of NVML): :func:`configure`, :class:`FakeDevice`, :func:`advance_energy`,
 :func:`init_count`, :data:`calls`.
@@ -365,8 +367,8 @@ def nvmlDeviceGetName(handle):
 
 @_api
 def nvmlDeviceGetUUID(handle):
-    # The real function has no str conversion: it returns bytes.
-    return _dev(handle, "nvmlDeviceGetUUID").uuid.encode()
+    # str, like every string the real module returns (its convertStrBytes decodes the C bytes).
+    return _dev(handle, "nvmlDeviceGetUUID").uuid
 
 
 @_api

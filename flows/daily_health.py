@@ -18,6 +18,7 @@ from llm_upkeep.config import Config, load_config
 from llm_upkeep.fleet import plan_scope
 from llm_upkeep.health import HealthResult, check_probe, plan_restarts, render_report
 from llm_upkeep.logrotate import check_rotation
+from llm_upkeep.noconfig import nothing_checked
 from llm_upkeep.redact import install_log_redaction
 from llm_upkeep.telemetry import check_gpus
 from tasks.health import (
@@ -32,6 +33,7 @@ from tasks.health import (
     verify_recovery_task,
 )
 from tasks.prom import export_metrics_task
+from tasks.servermetrics import judge_server_metrics_task, read_server_metrics_task
 
 
 async def _probe(endpoint, http, cfg: Config):
@@ -85,6 +87,9 @@ async def daily_health(
             checks += disk_f.result()
         if rot_f is not None:
             checks.append(check_rotation(rot_f.result()))
+        # The servers' own view (KV cache, queue); on pre-allocating hosts it replaces the device-total leak rule.
+        readings = await read_server_metrics_task(cfg, plan.endpoints, http)
+        checks = judge_server_metrics_task(cfg, state_dir, plan.host or "local", plan.endpoints, readings, snapshot, checks)
 
         if allow_restart and plan.restart:
             for name, reason in plan_restarts(cfg, checks, plan.endpoints).items():
@@ -99,7 +104,9 @@ async def daily_health(
                 actions.append(outcome)
 
     status = overall_status(checks)
-    result = HealthResult(status=status, checks=checks, actions=actions, started_at=started)
+    empty = nothing_checked(checks, probed=len(plan.endpoints), probes_expected=plan.scope != "host")
+    status = "nothing_checked" if empty and status == "ok" else status  # measured nothing: not "ok"
+    result = HealthResult(status=status, checks=checks, actions=actions, started_at=started, error=empty)
     run_id = str(get_run_context().flow_run.id)
     record_history_task(state_dir, checks, snapshot, run_id, plan.host or "local")
     if any(c.failing for c in checks) or any(a.decision == "failed" or a.recovered is False for a in actions):
@@ -116,7 +123,7 @@ async def daily_health(
                             result.duration_s, status == "ok")  # fmt: skip
     publish_report_task(render_report(result), checks, key_suffix=plan.key_suffix)
     logger.info("daily health: %s (%d checks, %.2f s)", status, len(checks), result.duration_s)
-    if chain_runbook and status != "ok":
+    if chain_runbook and status not in ("ok", "nothing_checked"):
         from flows.runbook import chain_from_health
 
         rb = await chain_from_health(result, config_path)

@@ -1,6 +1,7 @@
 """The `llm-upkeep` command.
 
-Exit codes: 0 all ok, 1 degraded / alerted / verification failed, 2 config or usage error.
+Exit codes: 0 all ok, 1 degraded / alerted / verification failed, 2 config or usage error (also:
+no config file anywhere, or a run that had nothing to check).
 With --json exactly one JSON document goes to stdout; logs always go to stderr.
 """
 
@@ -63,6 +64,8 @@ def run_flow(fn: Callable, **kwargs) -> Any:
 def _print_health(result) -> None:
     icon = {"ok": "ok   ", "warn": "WARN ", "alert": "ALERT", "error": "ERROR", "skipped": "skip "}
     print(f"daily-health: {result.status.upper()} ({len(result.checks)} checks, {result.duration_s:.1f} s)")
+    if result.error:
+        print(f"  {result.error}")
     for c in result.checks:
         val = "" if c.value is None else f" {c.value}{(' ' + c.unit) if c.unit else ''}"
         thr = "" if c.threshold is None else f" (threshold {c.threshold:g})"
@@ -85,6 +88,8 @@ def cmd_run_daily_health(args) -> int:
         emit_json(result.to_json())
     else:
         _print_health(result)
+    if result.status == "nothing_checked":
+        return EXIT_USAGE
     return EXIT_OK if result.status == "ok" else EXIT_DEGRADED
 
 
@@ -160,11 +165,16 @@ def main(argv: list[str] | None = None) -> int:
 
     install_log_redaction()
     try:
+        from llm_upkeep.noconfig import COMMANDS_WITHOUT_CONFIG, require_config_file
+
+        if args.command not in COMMANDS_WITHOUT_CONFIG:
+            require_config_file(getattr(args, "config", None))  # defaults alone check nothing
         return int(args.func(args) or 0)
     except ConfigError as exc:
         print(f"llm-upkeep: config error: {redact(exc)}", file=sys.stderr)
         if getattr(args, "json", False):
-            emit_json({"error": "config", "message": redact(exc), "file": exc.file, "key": exc.key})
+            emit_json({"error": "config", "message": redact(exc), "file": exc.file, "key": exc.key,
+                       **getattr(exc, "extra", {})})  # fmt: skip
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("llm-upkeep: interrupted", file=sys.stderr)

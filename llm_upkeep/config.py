@@ -24,6 +24,7 @@ from llm_upkeep.review.config import ReviewConfig
 from llm_upkeep.runbook.config import RunbookConfig
 from llm_upkeep.security.config import SecurityConfig
 from llm_upkeep.trends.config import TrendsConfig
+from llm_upkeep.servermetrics.config import ServerMetricsConfig
 
 ENV_CONFIG = "LLM_UPKEEP_CONFIG"
 DEFAULT_CONFIG_NAME = "llm-upkeep.toml"
@@ -215,6 +216,10 @@ class Config(Section):
     )
     runbook: RunbookConfig = Field(
         default_factory=RunbookConfig, description="Emergency runbook: detectors, fixes, approvals."
+    )
+    server_metrics: ServerMetricsConfig = Field(
+        default_factory=ServerMetricsConfig,
+        description="The servers' own /metrics (KV cache, queue, preemptions, tokens) and the leak rule.",
     )
 
     trends: TrendsConfig = Field(default_factory=TrendsConfig, description="Trends in the weekly review.")

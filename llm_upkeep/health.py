@@ -16,6 +16,7 @@ from llm_upkeep.checks import CheckResult, Status, overall_status
 from llm_upkeep.config import Config, HealthConfig
 from llm_upkeep.probe import ProbeResult
 from llm_upkeep.restart import RestartOutcome
+from llm_upkeep.servermetrics.leak import restart_reason as leak_restart_reason
 
 # Probe failures worth retrying: the server may come back in seconds. A hang is not retried
 # (it would only burn another full timeout), nor is a 4xx (asking again will not help).
@@ -124,6 +125,10 @@ def plan_restarts(cfg: Config, checks: list[CheckResult], endpoints=None) -> dic
             for e in endpoints:
                 if not e.staging:
                     plan.setdefault(e.name, f"{why} > {hot[0].threshold:g}% (runbook: memory leak)")
+        trend = leak_restart_reason(checks)  # pre-allocating servers: a process's own growth
+        for e in endpoints if trend else ():
+            if not e.staging:
+                plan.setdefault(e.name, trend)
     return plan
 
 
@@ -131,7 +136,7 @@ class HealthResult(BaseModel):
     """The typed result of one daily health run."""
 
     flow: str = Field(default="daily-health", description="Flow name, for JSON consumers.")
-    status: str = Field(description="ok | degraded | failed")
+    status: str = Field(description="ok | degraded | failed | nothing_checked (no endpoint, every check skipped)")
     checks: list[CheckResult] = Field(default_factory=list, description="Every check, in order.")
     alerts: list[Delivery] = Field(default_factory=list, description="Slack deliveries.")
     actions: list[RestartOutcome] = Field(
@@ -149,6 +154,7 @@ class HealthResult(BaseModel):
             "checks": [c.public() for c in self.checks],
             "alerts": [a.model_dump(mode="json") for a in self.alerts],
             "actions": [a.model_dump(mode="json") for a in self.actions],
+            **({"note": self.error} if self.error else {}),
         }
 
 

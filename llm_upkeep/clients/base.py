@@ -72,24 +72,17 @@ def safe_url(url: str) -> str:
 
 
 def parse_prometheus(text: str) -> dict[str, float]:
-    """Prometheus text -> {metric name: value summed over label sets}; histogram buckets are skipped."""
-    out: dict[str, float] = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        m = re.match(r"^([A-Za-z_:][A-Za-z0-9_:]*)(\{.*\})?\s+(\S+)", line)
-        if not m:
-            continue
-        name, value = m.group(1), m.group(3)
-        if name.endswith("_bucket"):
-            continue
-        try:
-            v = float(value)
-        except ValueError:
-            continue
-        out[name] = out.get(name, 0.0) + v
-    return out
+    """Prometheus text -> {sample name: value summed over label sets}; histogram buckets are skipped.
+
+    prometheus_client's parser reads it (llm_upkeep/servermetrics/parse.py); a body that is not the
+    text format gives {} here, as a server without metrics does (callers treat metrics as evidence).
+    """
+    from llm_upkeep.servermetrics.parse import MetricsParseError, sum_samples
+
+    try:
+        return sum_samples(text)[0]
+    except MetricsParseError:
+        return {}
 
 
 def normalize_usage(usage: Any) -> dict | None:

@@ -46,6 +46,8 @@ def cmd_models_verify(args) -> int:
 
     cfg = precheck_config(args.config)
     report = verify_models(cfg, endpoint=args.endpoint)
+    if not report.endpoints and not report.problems:  # verified nothing: not a pass (llm_upkeep/noconfig.py)
+        return _fail(args, "nothing_checked", "nothing verified: " + "; ".join(report.warnings))
     if args.json:
         emit_json(report.public())
     else:

@@ -18,12 +18,13 @@ from llm_upkeep.probe import ProbeResult, probe_endpoint
 from llm_upkeep.restart import restarts_in_window
 from llm_upkeep.runbook.gibberish import GibberishScore, check_canary, score_gibberish
 from llm_upkeep.runbook.logs import LogTail, XidEvent, find_xids, read_log, recent
+from llm_upkeep.servermetrics.dialects import names_of
 from llm_upkeep.telemetry import GpuSnapshot
 
-# Prometheus names of the same facts across servers (vLLM old/new, llama.cpp server).
-KV_CACHE_METRICS = ("vllm:gpu_cache_usage_perc", "vllm:kv_cache_usage_perc", "llamacpp:kv_cache_usage_ratio")
-RUNNING_METRICS = ("vllm:num_requests_running", "llamacpp:requests_processing")
-WAITING_METRICS = ("vllm:num_requests_waiting", "llamacpp:requests_deferred")
+# Prometheus names of the same facts across servers (vLLM old/new, SGLang, TGI, llama.cpp server).
+KV_CACHE_METRICS = names_of("kv_cache_usage")
+RUNNING_METRICS = names_of("running")
+WAITING_METRICS = names_of("waiting")
 
 
 class Observation(BaseModel):

@@ -67,6 +67,8 @@ class SimBehavior:
     pull_error: str | None = None  # error line sent by /api/pull after downloading (e.g. digest mismatch)
     pull_duration_s: float = 0.1
     kv_cache_usage: float | None = None  # vllm:gpu_cache_usage_perc override (0..1)
+    metrics_text: str | None = None  # a recorded /metrics exposition served instead (sim/metrics_text.py)
+    metrics_values: dict[str, float] = field(default_factory=dict)  # sample name -> value rewritten in it
     truncate_after: int = 3  # content chunks sent before a "truncated" fault cuts the stream
     context_length: int = 8192
     route_status: dict[str, int] = field(

@@ -6,12 +6,17 @@ request handling whose counters they read.
 
 from __future__ import annotations
 
+from llm_upkeep.sim.metrics_text import render_metrics_text
+
 
 class MetricsMixin:
     """/metrics for SimServer (reads ``_running``, ``_success`` and the token counters)."""
 
     async def _metrics(self, req, writer) -> bool:
         b = self.behavior
+        if b.metrics_text is not None:  # a recorded exposition of vLLM, TGI, SGLang or llama.cpp
+            text = render_metrics_text(b.metrics_text, b.metrics_values)
+            return await self._send(writer, 200, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
         label = f'{{engine="0",model_name="{b.model}"}}'
         kv = b.kv_cache_usage if b.kv_cache_usage is not None else min(1.0, 0.01 + 0.05 * self._running)
         rows = [

@@ -50,7 +50,15 @@ def require_config_file(path: str | None = None) -> Path:
 def nothing_checked(checks: list[CheckResult], *, probed: int, probes_expected: bool) -> str | None:
     """Why a health run covered nothing, or None when it measured something worth a verdict."""
     if probes_expected and probed == 0:
-        return "nothing checked: no endpoint is configured, so no server was probed (add [[endpoints]]; " + INIT_HINT + ")"
+        return (
+            "nothing checked: no endpoint is configured, so no server was probed (add [[endpoints]]; "
+            + INIT_HINT
+            + ")"
+        )
     if not any(c.status != Status.SKIPPED for c in checks):
-        return "nothing checked: every check was skipped (" + (", ".join(sorted({c.check for c in checks})) or "none") + ")"
+        return (
+            "nothing checked: every check was skipped ("
+            + (", ".join(sorted({c.check for c in checks})) or "none")
+            + ")"
+        )
     return None

@@ -63,7 +63,7 @@ def test_every_recording_has_a_source_note():
 
 def test_new_vllm_name_wins_over_the_deprecated_one():
     both = recorded("vllm_v1.prom") + (
-        '# HELP vllm:gpu_cache_usage_perc GPU KV-cache usage. DEPRECATED\n# TYPE vllm:gpu_cache_usage_perc gauge\n'
+        "# HELP vllm:gpu_cache_usage_perc GPU KV-cache usage. DEPRECATED\n# TYPE vllm:gpu_cache_usage_perc gauge\n"
         'vllm:gpu_cache_usage_perc{engine="0",model_name="unsloth/Llama-3.2-1B-Instruct"} 0.1\n'
     )
     m = parse_exposition(both)
@@ -71,14 +71,18 @@ def test_new_vllm_name_wins_over_the_deprecated_one():
 
 
 def test_two_engines_sum_load_and_take_the_fuller_cache():
-    text = recorded("vllm_v1.prom").replace(
-        'vllm:num_requests_waiting{engine="0",model_name="unsloth/Llama-3.2-1B-Instruct"} 17.0',
-        'vllm:num_requests_waiting{engine="0",model_name="unsloth/Llama-3.2-1B-Instruct"} 17.0\n'
-        'vllm:num_requests_waiting{engine="1",model_name="unsloth/Llama-3.2-1B-Instruct"} 5.0',
-    ).replace(
-        'vllm:kv_cache_usage_perc{engine="0",model_name="unsloth/Llama-3.2-1B-Instruct"} 0.9612',
-        'vllm:kv_cache_usage_perc{engine="0",model_name="unsloth/Llama-3.2-1B-Instruct"} 0.9612\n'
-        'vllm:kv_cache_usage_perc{engine="1",model_name="unsloth/Llama-3.2-1B-Instruct"} 0.2',
+    text = (
+        recorded("vllm_v1.prom")
+        .replace(
+            'vllm:num_requests_waiting{engine="0",model_name="unsloth/Llama-3.2-1B-Instruct"} 17.0',
+            'vllm:num_requests_waiting{engine="0",model_name="unsloth/Llama-3.2-1B-Instruct"} 17.0\n'
+            'vllm:num_requests_waiting{engine="1",model_name="unsloth/Llama-3.2-1B-Instruct"} 5.0',
+        )
+        .replace(
+            'vllm:kv_cache_usage_perc{engine="0",model_name="unsloth/Llama-3.2-1B-Instruct"} 0.9612',
+            'vllm:kv_cache_usage_perc{engine="0",model_name="unsloth/Llama-3.2-1B-Instruct"} 0.9612\n'
+            'vllm:kv_cache_usage_perc{engine="1",model_name="unsloth/Llama-3.2-1B-Instruct"} 0.2',
+        )
     )
     m = parse_exposition(text)
     assert m.waiting == 22 and m.kv_cache_usage == 0.9612
@@ -95,7 +99,7 @@ def test_simulator_rewrites_chosen_samples_only():
     "body,fragment",
     [
         ("<html><body>502 Bad Gateway</body></html>", "not Prometheus text format"),
-        ("vllm:num_requests_running{model_name=\"x\" 3\n", "not Prometheus text format"),
+        ('vllm:num_requests_running{model_name="x" 3\n', "not Prometheus text format"),
     ],
 )
 def test_a_body_that_is_not_an_exposition_is_a_classified_error(sim_factory, body, fragment):
@@ -161,7 +165,10 @@ def test_preemptions_are_an_increase_and_a_drop_is_a_restart():
 
     r = MetricsReading(endpoint="v", status="ok", metrics=m)
     assert by(check_reading(r, cfg, None), "preemptions").value == 0  # first reading: nothing to compare
-    assert by(check_reading(r, cfg, m.model_copy(update={"preemptions": 205})), "preemptions").status == Status.OK
+    assert (
+        by(check_reading(r, cfg, m.model_copy(update={"preemptions": 205})), "preemptions").status
+        == Status.OK
+    )
     c = by(check_reading(r, cfg, m.model_copy(update={"preemptions": 150})), "preemptions")
     assert (c.value, c.status) == (62, Status.WARN)
     c = by(check_reading(r, cfg, m.model_copy(update={"preemptions": 900})), "preemptions")
@@ -179,3 +186,21 @@ def test_config_orders_thresholds():
 def test_parse_error_is_raised_for_garbage():
     with pytest.raises(MetricsParseError):
         parse_exposition("this is { not metrics\n")
+
+
+def test_real_llamacpp_server_has_no_metrics_and_says_so(llamacpp_server):
+    """llama-cpp-python's server (the only llama.cpp server that builds here) has no /metrics route
+    (llama.cpp's own `llama-server --metrics` has; its exposition is tests/fixtures/.../llamacpp.prom):
+    the scrape reports it absent, and the check is skipped with the reason, not failed."""
+    from llm_upkeep.config import EndpointConfig
+
+    ep = EndpointConfig(name="llamacpp", api="openai", url=llamacpp_server.url, model="tiny")
+
+    async def go():
+        async with httpx.AsyncClient() as http:
+            return await scrape_metrics(ep, http)
+
+    r = asyncio.run(go())
+    assert r.status == "absent" and "404" in r.detail, r
+    (c,) = check_reading(r, ServerMetricsConfig())
+    assert c.status == Status.SKIPPED and "exports no /metrics" in c.detail

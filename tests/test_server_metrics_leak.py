@@ -24,7 +24,9 @@ TOTAL = 80 * GIB
 PID = 4242
 
 
-def snapshot(at: datetime, used: int, pid: int = PID, name: str = "python3 -m vllm.entrypoints.openai.api_server"):
+def snapshot(
+    at: datetime, used: int, pid: int = PID, name: str = "python3 -m vllm.entrypoints.openai.api_server"
+):
     g = GpuReading(index=0, name="H100", memory_used_bytes=used, memory_total_bytes=TOTAL,
                    memory_percent=100.0 * used / TOTAL,
                    processes=[{"pid": pid, "name": name, "used_bytes": used}])  # fmt: skip
@@ -99,7 +101,11 @@ def test_only_comparable_load_counts(state_dir):
     (c,) = trends(state_dir, NOW, running=0.0)
     assert c.status == Status.OK and c.value == 0 and "7 samples" in c.detail  # the 4 busy ones left out
     (busy,) = trends(state_dir, NOW, running=41.0)  # judged at busy load: only the busy samples
-    assert busy.status == Status.ALERT and busy.value == pytest.approx(3.0, abs=0.05) and "4 samples" in busy.detail
+    assert (
+        busy.status == Status.ALERT
+        and busy.value == pytest.approx(3.0, abs=0.05)
+        and "4 samples" in busy.detail
+    )
 
 
 def test_theil_sen_ignores_one_wild_sample():

@@ -75,7 +75,11 @@ def check_reading(
     if m.preemptions is not None:
         prev = previous.preemptions if previous is not None else None
         inc = counter_increase(prev, m.preemptions)
-        basis = "first reading" if prev is None else f"since the previous reading (counter {prev:g} -> {m.preemptions:g})"
+        basis = (
+            "first reading"
+            if prev is None
+            else f"since the previous reading (counter {prev:g} -> {m.preemptions:g})"
+        )
         out.append(
             CheckResult(
                 check="preemptions", target=t, value=inc, unit="preemptions", threshold=cfg.preemptions_warn,

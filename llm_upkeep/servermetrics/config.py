@@ -12,18 +12,25 @@ class ServerMetricsConfig(Section):
     enabled: bool = Field(
         default=True, description="Scrape /metrics of every OpenAI-compatible endpoint in daily health."
     )
-    timeout_s: PositiveFloat = Field(default=5.0, description="Time budget of one /metrics scrape, in seconds.")
+    timeout_s: PositiveFloat = Field(
+        default=5.0, description="Time budget of one /metrics scrape, in seconds."
+    )
     max_bytes: int = Field(
         default=4 * 1024 * 1024, gt=0, description="Largest /metrics body read; a larger one is an error."
     )
     kv_cache_warn_percent: float = Field(
-        default=90.0, gt=0, le=100, description="Warn when a server's KV-cache usage is at or above this percent."
+        default=90.0,
+        gt=0,
+        le=100,
+        description="Warn when a server's KV-cache usage is at or above this percent.",
     )
     kv_cache_alert_percent: float = Field(
         default=99.0, gt=0, le=100,
         description="Alert when KV-cache usage is at or above this percent (requests will be preempted).",
     )  # fmt: skip
-    waiting_warn: float = Field(default=10, ge=0, description="Warn when this many requests wait in the queue.")
+    waiting_warn: float = Field(
+        default=10, ge=0, description="Warn when this many requests wait in the queue."
+    )
     waiting_alert: float = Field(
         default=100, ge=0, description="Alert when this many requests wait in the queue."
     )

@@ -21,7 +21,9 @@ from llm_upkeep.servermetrics.leak import (
 from llm_upkeep.servermetrics.scrape import MetricsReading, scrape_metrics
 
 
-async def read_servers(cfg: Config, endpoints: list[EndpointConfig], http: httpx.AsyncClient) -> list[MetricsReading]:
+async def read_servers(
+    cfg: Config, endpoints: list[EndpointConfig], http: httpx.AsyncClient
+) -> list[MetricsReading]:
     """Scrape every endpoint concurrently; an empty list when [server_metrics] is disabled."""
     sm = cfg.server_metrics
     if not sm.enabled:
@@ -54,7 +56,9 @@ def judge_servers(
     out = relax_device_total(checks, prealloc)
     store.append_readings(state_dir, readings, host)
     if snapshot is not None and snapshot.status == "ok":
-        store.append_process_samples(state_dir, snapshot, host=host, running=running, preallocating=bool(prealloc))
+        store.append_process_samples(
+            state_dir, snapshot, host=host, running=running, preallocating=bool(prealloc)
+        )
         if prealloc:
             samples = store.read_process_samples(state_dir, host, now - timedelta(days=sm.leak_window_days))
             extra += check_memory_trends(samples, sm, now, running)

@@ -23,7 +23,8 @@ class Dialect:
 
 DIALECTS: tuple[Dialect, ...] = (
     Dialect(
-        "vllm", "vllm:",
+        "vllm",
+        "vllm:",
         {
             # Newer servers export both during the deprecation; the new name wins.
             "kv_cache_usage": ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc"),
@@ -36,7 +37,8 @@ DIALECTS: tuple[Dialect, ...] = (
         preallocates=True,
     ),
     Dialect(
-        "sglang", "sglang:",
+        "sglang",
+        "sglang:",
         {
             "kv_cache_usage": ("sglang:token_usage",),
             "running": ("sglang:num_running_reqs",),
@@ -49,7 +51,8 @@ DIALECTS: tuple[Dialect, ...] = (
         preallocates=True,
     ),
     Dialect(
-        "tgi", "tgi_",
+        "tgi",
+        "tgi_",
         {
             "running": ("tgi_batch_current_size",),
             "waiting": ("tgi_queue_size",),
@@ -60,7 +63,8 @@ DIALECTS: tuple[Dialect, ...] = (
         preallocates=True,
     ),
     Dialect(
-        "llamacpp", "llamacpp:",
+        "llamacpp",
+        "llamacpp:",
         {
             "kv_cache_usage": ("llamacpp:kv_cache_usage_ratio",),
             "running": ("llamacpp:requests_processing",),

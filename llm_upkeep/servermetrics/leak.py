@@ -64,7 +64,9 @@ def relax_device_total(checks: list[CheckResult], prealloc: list[str]) -> list[C
 
 
 def theil_sen_slope(xs: list[float], ys: list[float]) -> float:
-    slopes = [(y2 - y1) / (x2 - x1) for (x1, y1), (x2, y2) in combinations(zip(xs, ys, strict=True), 2) if x2 != x1]
+    slopes = [
+        (y2 - y1) / (x2 - x1) for (x1, y1), (x2, y2) in combinations(zip(xs, ys, strict=True), 2) if x2 != x1
+    ]
     return median(slopes) if slopes else 0.0
 
 

@@ -61,7 +61,10 @@ async def scrape_metrics(
             resp = await http.send(req, stream=True)
             try:
                 if resp.status_code in (404, 405):
-                    out.status, out.detail = "absent", f"HTTP {resp.status_code}: this server exports no /metrics"
+                    out.status, out.detail = (
+                        "absent",
+                        f"HTTP {resp.status_code}: this server exports no /metrics",
+                    )
                 elif resp.status_code != 200:
                     out.detail = f"HTTP {resp.status_code} from /metrics"
                 else:
@@ -71,7 +74,9 @@ async def scrape_metrics(
                     else:
                         out.metrics = parse_exposition(body.decode("utf-8", "replace"))
                         out.status = "ok"
-                        out.detail = f"{out.metrics.dialect or 'unknown'} dialect, {len(out.metrics.samples)} series"
+                        out.detail = (
+                            f"{out.metrics.dialect or 'unknown'} dialect, {len(out.metrics.samples)} series"
+                        )
             finally:
                 await resp.aclose()
     except TimeoutError:

@@ -57,7 +57,9 @@ def append_readings(state_dir: str | Path, readings: list[MetricsReading], host:
     return len(rows)
 
 
-def last_reading(state_dir: str | Path, endpoint: str, before: datetime | None = None) -> ServerMetrics | None:
+def last_reading(
+    state_dir: str | Path, endpoint: str, before: datetime | None = None
+) -> ServerMetrics | None:
     """The latest stored reading of an endpoint (before ``before``), for counter increases."""
     q = "SELECT * FROM server_metrics_samples WHERE endpoint = ? AND ts < ? ORDER BY ts DESC LIMIT 1"
     with closing(_connect(state_dir)) as conn:

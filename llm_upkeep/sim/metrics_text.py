@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import re
 
-_LINE = re.compile(r"^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)(?P<labels>\{[^}]*\})?(?P<sp>\s+)(?P<value>\S+)(?P<rest>.*)$")
+_LINE = re.compile(
+    r"^(?P<name>[A-Za-z_:][A-Za-z0-9_:]*)(?P<labels>\{[^}]*\})?(?P<sp>\s+)(?P<value>\S+)(?P<rest>.*)$"
+)
 
 
 def render_metrics_text(text: str, values: dict[str, float] | None = None) -> str:

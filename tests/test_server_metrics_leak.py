@@ -144,6 +144,15 @@ def make_config(tmp_path, sim, marker: Path):
     return str(p)
 
 
+def vllm_config(tmp_path, sim_factory, kv: float):
+    """A simulated idle vLLM (its recorded /metrics) and a config that really restarts it."""
+    recorded = (Path(__file__).parent / "fixtures/server_metrics/vllm_v1.prom").read_text()
+    values = {"vllm:kv_cache_usage_perc": kv, "vllm:num_requests_running": 0, "vllm:num_requests_waiting": 0}
+    sim = sim_factory(ttft_s=0.02, itl_s=0.002, tokens=4, metrics_text=recorded, metrics_values=values)
+    marker = tmp_path / "restarted"
+    return make_config(tmp_path, sim, marker), marker
+
+
 def run(cfg_path):
     from flows.daily_health import daily_health
 
@@ -160,12 +169,7 @@ def test_vllm_host_at_95_percent_steady_does_not_alert_or_restart(
     prefect_harness, sim_factory, vllm_host, tmp_path
 ):
     vllm_host(0.965)  # over the 95 % device alert level: the old rule restarted here
-    sim = sim_factory(ttft_s=0.02, itl_s=0.002, tokens=4,
-                      metrics_text=(Path(__file__).parent / "fixtures/server_metrics/vllm_v1.prom").read_text(),
-                      metrics_values={"vllm:kv_cache_usage_perc": 0.41, "vllm:num_requests_running": 0,
-                                      "vllm:num_requests_waiting": 0})  # fmt: skip
-    marker = tmp_path / "restarted"
-    cfg = make_config(tmp_path, sim, marker)
+    cfg, marker = vllm_config(tmp_path, sim_factory, kv=0.41)
     now = datetime.now(UTC)
     plant(tmp_path / "state", now, steady_percents(7))
     result = run(cfg)
@@ -182,12 +186,7 @@ def test_vllm_host_at_95_percent_steady_does_not_alert_or_restart(
 @pytest.mark.prefect
 def test_vllm_process_growing_2_percent_a_day_restarts(prefect_harness, sim_factory, vllm_host, tmp_path):
     vllm_host(0.94)  # under the device alert level: only the trend can tell
-    sim = sim_factory(ttft_s=0.02, itl_s=0.002, tokens=4,
-                      metrics_text=(Path(__file__).parent / "fixtures/server_metrics/vllm_v1.prom").read_text(),
-                      metrics_values={"vllm:num_requests_running": 0, "vllm:num_requests_waiting": 0,
-                                      "vllm:kv_cache_usage_perc": 0.3})  # fmt: skip
-    marker = tmp_path / "restarted"
-    cfg = make_config(tmp_path, sim, marker)
+    cfg, marker = vllm_config(tmp_path, sim_factory, kv=0.3)
     plant(tmp_path / "state", datetime.now(UTC), growing_percents(7))  # 80 % -> 92 %, then 94 % now
     result = run(cfg)
     assert by(result, "gpu_memory", "0").status == "ok"  # the device total is still not the signal

@@ -23,8 +23,8 @@ from llm_upkeep.prom.config import PrometheusConfig
 from llm_upkeep.review.config import ReviewConfig
 from llm_upkeep.runbook.config import RunbookConfig
 from llm_upkeep.security.config import SecurityConfig
-from llm_upkeep.trends.config import TrendsConfig
 from llm_upkeep.servermetrics.config import ServerMetricsConfig
+from llm_upkeep.trends.config import TrendsConfig
 
 ENV_CONFIG = "LLM_UPKEEP_CONFIG"
 DEFAULT_CONFIG_NAME = "llm-upkeep.toml"

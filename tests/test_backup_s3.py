@@ -414,3 +414,93 @@ def test_changing_the_checksum_algorithm_does_not_reupload_known_objects(tmp_pat
     new = hashlib.sha256(b"new content").hexdigest()
     assert r3.uploaded_objects == 1 and m3.objects[new].algorithm == "SHA256"
     assert verify_snapshot(store, r3.snapshot).ok
+
+
+def test_restore_refuses_chained_symlinks_that_climb_out_of_the_root(tmp_path, moto_s3, bucket, s3_env):
+    """Review finding: links ``x/y -> ..`` then ``x/y/esc -> ../..`` then a file
+    ``x/y/esc/victim.txt`` replaced a file two levels above the restore root. Each link looks
+    inside the root on its own; only the chain leaves it."""
+    src = _src(tmp_path, n=3)
+    cfg = backup_config(moto_s3, bucket, s3_env, {"weights": [str(src)]})
+    r = run_backup(cfg, tmp_path / "state")
+    client = moto_s3.client()
+    doc = json.loads(
+        client.get_object(Bucket=bucket, Key=f"llm-backup/snapshots/{r.snapshot}.json")["Body"].read()
+    )
+    base = "weights/ollama"
+    doc["symlinks"] = [
+        {"path": f"{base}/x/y", "target": ".."},
+        {"path": f"{base}/x/y/esc", "target": "../.."},
+    ]
+    doc["files"] = [dict(doc["files"][0], path=f"{base}/x/y/esc/victim.txt")]
+    evil_id = r.snapshot[:-6] + "cccccc"
+    client.put_object(
+        Bucket=bucket, Key=f"llm-backup/snapshots/{evil_id}.json", Body=json.dumps(doc).encode()
+    )
+    dest = tmp_path / "g" / "p" / "dest"
+    dest.mkdir(parents=True)
+    victims = [
+        tmp_path / "g" / "victim.txt",
+        tmp_path / "g" / "p" / "victim.txt",
+        dest / "weights" / "victim.txt",
+    ]
+    for v in victims[:2]:
+        v.write_bytes(b"precious")
+    store = open_store(cfg)
+    try:
+        res = restore_snapshot(store, evil_id, dest, force=True)
+    except BackupError as exc:
+        assert exc.kind == "unsafe_manifest", exc
+    else:
+        assert not res.ok and res.problems, res
+    assert [v.read_bytes() for v in victims[:2]] == [b"precious", b"precious"]
+    assert not victims[2].exists()
+    leaked = [
+        p for p in (tmp_path / "g").rglob("*") if not str(p).startswith(str(dest)) and p.name != "victim.txt"
+    ]
+    assert leaked == [tmp_path / "g" / "p"], leaked  # nothing created beside or above the root
+    # Whatever was created under the root resolves inside it.
+    for p in dest.rglob("*"):
+        assert os.path.realpath(p).startswith(str(dest)), p
+
+    # The links alone: the second one was created through the first, as dest/esc -> ../..
+    doc["files"] = []
+    links_id = r.snapshot[:-6] + "cccccd"
+    client.put_object(
+        Bucket=bucket, Key=f"llm-backup/snapshots/{links_id}.json", Body=json.dumps(doc).encode()
+    )
+    dest2 = tmp_path / "g" / "q" / "dest"
+    try:
+        restore_snapshot(store, links_id, dest2)
+    except BackupError as exc:
+        assert exc.kind == "unsafe_manifest", exc
+    made = [*dest2.rglob("*"), *(tmp_path / "g" / "q").glob("*")]
+    outside = [str(p) for p in made if not os.path.realpath(p).startswith(str(dest2))]
+    assert outside == [], f"links resolving outside the restore root: {outside}"
+
+
+def test_restore_never_creates_a_link_whose_target_climbs_through_another_link(
+    tmp_path, moto_s3, bucket, s3_env
+):
+    """``a -> x/y/../..`` is inside the root on paper, but with ``x/y -> ..`` on disk it points
+    two levels up: the target is resolved on disk when the link is made."""
+    src = _src(tmp_path, n=1)
+    cfg = backup_config(moto_s3, bucket, s3_env, {"weights": [str(src)]})
+    r = run_backup(cfg, tmp_path / "state")
+    client = moto_s3.client()
+    doc = json.loads(
+        client.get_object(Bucket=bucket, Key=f"llm-backup/snapshots/{r.snapshot}.json")["Body"].read()
+    )
+    base = "weights/ollama"
+    doc["symlinks"] = [
+        {"path": f"{base}/x/y", "target": ".."},
+        {"path": f"{base}/z", "target": "x/y/../../.."},
+    ]
+    evil_id = r.snapshot[:-6] + "dddddd"
+    client.put_object(
+        Bucket=bucket, Key=f"llm-backup/snapshots/{evil_id}.json", Body=json.dumps(doc).encode()
+    )
+    dest = tmp_path / "dest"
+    res = restore_snapshot(open_store(cfg), evil_id, dest)
+    assert not os.path.lexists(dest / base / "z")
+    assert [p.problem for p in res.problems] == ["symlink_outside"] and not res.ok

@@ -3,7 +3,10 @@
 Every file is downloaded to a temporary name beside its destination, checked against its
 sha256, fsynced, and only then renamed into place. A manifest path that could escape the
 destination, or a destination reached through a symlink, stops the restore before anything
-is written; an existing different file is never replaced without ``force``.
+is written; an existing different file is never replaced without ``force``. Parents are
+opened one component at a time with O_NOFOLLOW when each entry is created (a symlink made
+earlier in the same restore cannot redirect a later entry), and a symlink is only created
+when its target, resolved on disk, stays inside the root.
 """
 
 from __future__ import annotations
@@ -104,6 +107,69 @@ def _ancestor_problem(root: Path, rel: str, ok_dirs: set[str]) -> str | None:
     return None
 
 
+def _link_chain_reason(file_paths: list[str], link_paths: list[str]) -> str | None:
+    """A manifest entry below one of its own symlinks would be written through that link.
+
+    A real tree cannot hold both ``x/y`` as a link and ``x/y/z``, so such a manifest was made by
+    hand: ``x/y -> ..``, ``x/y/esc -> ../..`` and ``x/y/esc/victim.txt`` wrote two levels above
+    the restore root when entries were created one after the other.
+    """
+    links = set(link_paths)
+    for p in [*file_paths, *link_paths]:
+        parts = p.split("/")
+        for i in range(1, len(parts)):
+            anc = "/".join(parts[:i])
+            if anc in links:
+                return f"{p!r} lies below the symlink {anc!r}"
+    return None
+
+
+class _Unsafe(Exception):
+    """A destination's parent cannot be reached through real directories inside the root."""
+
+
+def open_parent_nofollow(root: Path, rel: str) -> int:
+    """Open (creating as needed) the parent directory of ``rel`` under ``root``, one component at
+    a time with O_NOFOLLOW, so no symlink, whenever it appeared, can lead the walk outside.
+
+    Returns a directory fd the caller closes; raises _Unsafe naming the component at fault.
+    """
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(root, flags)
+    acc = ""
+    try:
+        for seg in rel.split("/")[:-1]:
+            acc = f"{acc}/{seg}" if acc else seg
+            try:
+                nfd = os.open(seg, flags, dir_fd=fd)
+            except FileNotFoundError:
+                try:
+                    os.mkdir(seg, dir_fd=fd)
+                except FileExistsError:
+                    pass
+                try:
+                    nfd = os.open(seg, flags, dir_fd=fd)
+                except OSError as exc:
+                    raise _Unsafe(f"{acc} is a symlink or not a directory ({exc.strerror})") from None
+            except OSError as exc:
+                raise _Unsafe(f"{acc} is a symlink or not a directory ({exc.strerror})") from None
+            os.close(fd)
+            fd = nfd
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _replace_inside(root: Path, rel: str, tmp_name: str) -> None:
+    """Rename the verified temp file over its destination inside the parent reached without links."""
+    dfd = open_parent_nofollow(root, rel)
+    try:
+        os.replace(tmp_name, rel.rsplit("/", 1)[-1], src_dir_fd=dfd, dst_dir_fd=dfd)
+    finally:
+        os.close(dfd)
+
+
 class _Done(BaseSubscriber):
     def __init__(self, idx: int, size: int, events: queue.Queue, counter: list[int]):
         self.idx = idx
@@ -138,6 +204,9 @@ def restore_entries(
             raise BackupError(
                 "unsafe_manifest", f"snapshot {sid} names unsafe path {e.path!r} ({why}); nothing restored"
             )
+    why_links = _link_chain_reason([e.path for e in files], [s.path for s in links])
+    if why_links:
+        raise BackupError("unsafe_manifest", f"snapshot {sid}: {why_links}; nothing restored")
     for f in files:
         if not SHA256_HEX.match(f.sha256) or f.object != store.object_rel(f.sha256):
             raise BackupError(
@@ -212,13 +281,36 @@ def restore_entries(
             problems=conflicts + problems,
         )
 
-    written, written_bytes = _download(store, plan, problems, on_progress)
+    written, written_bytes = _download(store, root, plan, problems, on_progress)
     made_links = 0
     for s, target in link_plan:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".llm-upkeep-{secrets.token_hex(6)}.link"
-        os.symlink(s.target, tmp)
-        os.replace(tmp, target)
+        try:
+            dfd = open_parent_nofollow(root, s.path)
+        except _Unsafe as exc:
+            problems.append(Problem(problem="unsafe_destination", path=s.path, detail=str(exc)))
+            continue
+        try:
+            parent_real = os.path.realpath(f"/proc/self/fd/{dfd}")
+            lands = os.path.realpath(os.path.join(parent_real, s.target))
+            if lands != str(root) and not lands.startswith(str(root) + os.sep):
+                problems.append(
+                    Problem(
+                        problem="symlink_outside",
+                        path=s.path,
+                        detail=f"target {s.target!r} resolves to {lands}, outside the restore root; not created",
+                    )
+                )
+                continue
+            tmp = f".llm-upkeep-{secrets.token_hex(6)}.link"
+            os.symlink(s.target, tmp, dir_fd=dfd)
+            try:
+                os.replace(tmp, target.name, src_dir_fd=dfd, dst_dir_fd=dfd)
+            except OSError as exc:
+                os.unlink(tmp, dir_fd=dfd)
+                problems.append(Problem(problem="write_error", path=s.path, detail=str(exc)))
+                continue
+        finally:
+            os.close(dfd)
         made_links += 1
     return RestoreResult(
         snapshot=sid,
@@ -234,6 +326,7 @@ def restore_entries(
 
 def _download(
     store: S3Store,
+    root: Path,
     plan: list[tuple[FileEntry, Path]],
     problems: list[Problem],
     on_progress: ProgressFn | None,
@@ -254,7 +347,11 @@ def _download(
                 while pending and len(in_flight) < window:
                     i = pending.pop()
                     f, target = plan[i]
-                    target.parent.mkdir(parents=True, exist_ok=True)
+                    try:
+                        os.close(open_parent_nofollow(root, f.path))
+                    except _Unsafe as exc:
+                        problems.append(Problem(problem="unsafe_destination", path=f.path, detail=str(exc)))
+                        continue
                     tmp = target.parent / f".llm-upkeep-{secrets.token_hex(6)}.part"
                     tm.download(
                         store.bucket,
@@ -301,7 +398,11 @@ def _download(
                         os.close(fd)
                     os.chmod(tmp, f.mode & 0o777)  # never restore setuid/setgid bits from a manifest
                     os.utime(tmp, ns=(f.mtime_ns, f.mtime_ns))
-                    os.replace(tmp, target)
+                    _replace_inside(root, f.path, tmp.name)
+                except _Unsafe as exc:
+                    problems.append(Problem(problem="unsafe_destination", path=f.path, detail=str(exc)))
+                    tmp.unlink(missing_ok=True)
+                    continue
                 except OSError as exc:
                     problems.append(Problem(problem="write_error", path=f.path, detail=str(exc)))
                     if tmp.exists():

@@ -605,7 +605,10 @@ async def promote(
             res.rollback = back.model_dump(mode="json")
             res.detail += "; rolled back" if back.ok else "; ROLLBACK FAILED"
         elif res.ok and not dry_run:
-            res.pruned = await prune_versions(cfg, m, http)
+            try:
+                res.pruned = await prune_versions(cfg, m, http)
+            except OSError as exc:  # housekeeping: the promotion itself succeeded and must say so
+                res.detail += f"; pruning old versions failed: {exc}"
     return res
 
 
@@ -664,6 +667,8 @@ async def prune_versions(cfg: Config, m: Managed, http: httpx.AsyncClient) -> li
                 names.append(n)
         assert m.versions_dir is not None
         for n in names[keep:]:
+            if os.sep in n or n in ("", ".", ".."):
+                continue  # a version outside versions_dir (the server's original file): not ours to delete
             p = m.versions_dir / n
             if not p.exists() or p.is_symlink() or version_name(m, active) == n:
                 continue

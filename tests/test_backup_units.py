@@ -224,9 +224,8 @@ def test_local_lock_refuses_a_live_holder_and_takes_over_a_dead_one(tmp_path):
     )
     with LocalLock(path, "backup"):
         assert json.loads(path.read_text())["pid"] == os.getpid()
-    path.write_text(json.dumps({"pid": 1, "host": "other-host", "started": time.time()}))
-    with pytest.raises(BackupError):
-        LocalLock(path, "backup").acquire()  # another host's lock is never assumed dead
+    # What the file says is only a name for the refusal: a lock nobody holds (flock) is free,
+    # whichever host wrote it (tests/test_backup_leases.py races two processes for it).
 
 
 def test_config_section_validation():

@@ -1,6 +1,6 @@
 """One backup at a time, and no garbage collection under a running backup.
 
-Locally, a lock file in the state dir (O_EXCL; a lock whose process is gone is stale).
+Locally, flock(2) on a lock file in the state dir (released by the kernel when its holder exits).
 Remotely, between hosts sharing a bucket, two kinds of marker objects under locks/:
 
 * a backup writes ``locks/backup-<id>.json`` first, then looks for prune markers and waits
@@ -16,6 +16,7 @@ refreshed while running) so a crashed host cannot block pruning forever.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -50,12 +51,18 @@ def pid_alive(pid: int, started: float | None) -> bool:
 
 
 class LocalLock:
-    """Exclusive lock file; a leftover from a dead process is taken over, a live one refused."""
+    """Exclusive lock on a file in the state dir, held with flock(2) for as long as we run.
+
+    The kernel lock is the truth: it is released when the holder exits, however it exits, so
+    there is no staleness to guess. The JSON written into the file (pid, host, purpose) only
+    names the holder in the refusal. (Before, a lock file that existed but was not yet written
+    read as stale and was deleted, so two backups, or a backup and a prune, could run at once.)
+    """
 
     def __init__(self, path: Path, purpose: str):
         self.path = path
         self.purpose = purpose
-        self._held = False
+        self._fd: int | None = None
 
     def _info(self) -> dict:
         return {
@@ -68,57 +75,42 @@ class LocalLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(3):
+        for _ in range(20):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._read()
-                if holder is not None and not self._stale(holder):
-                    since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.get("started", 0)))
-                    raise BackupError(
-                        "locked",
-                        f"another {holder.get('purpose', 'backup')} is running (pid {holder.get('pid')} on "
-                        f"{holder.get('host')} since {since}); lock file {self.path}",
-                    ) from None
-                log.warning("removing stale lock %s (%s)", self.path, holder)
-                try:
-                    os.unlink(self.path)
-                except FileNotFoundError:
-                    pass
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_capped(fd)
+                os.close(fd)
+                since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.get("started", 0) or 0))
+                raise BackupError(
+                    "locked",
+                    f"another {holder.get('purpose', 'backup')} is running (pid {holder.get('pid', '?')} on "
+                    f"{holder.get('host', HOST)} since {since}); lock file {self.path}",
+                ) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # the previous holder unlinked the file between our open and our flock
+                os.close(fd)
                 continue
-            with os.fdopen(fd, "w") as f:
-                json.dump(self._info(), f)
-                f.flush()
-                os.fsync(f.fileno())
-            self._held = True
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(self._info()).encode(), 0)
+            os.fsync(fd)
+            self._fd = fd
             return
         raise BackupError("locked", f"could not take the lock {self.path}")
 
-    def _read(self) -> dict | None:
-        try:
-            return json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError):
-            return None
-
-    def _stale(self, holder: dict) -> bool:
-        if not holder:
-            return True  # vanished or empty: its writer died between create and write
-        if holder.get("host") != HOST:
-            return False  # cannot check another host's processes
-        return not pid_alive(int(holder.get("pid", -1)), holder.get("pid_start"))
-
     def release(self) -> None:
-        if not self._held:
+        if self._fd is None:
             return
-        holder = self._read()
-        if holder and holder.get("pid") == os.getpid():
-            try:
-                os.unlink(self.path)
-            except FileNotFoundError:
-                pass
-        self._held = False
+        try:
+            os.unlink(self.path)  # while still holding it: a waiter that opened it re-checks the inode
+        except FileNotFoundError:
+            pass
+        os.close(self._fd)
+        self._fd = None
 
     def __enter__(self) -> LocalLock:
         self.acquire()
@@ -126,6 +118,20 @@ class LocalLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+MAX_LOCK_BYTES = 64 * 1024
+"""A lock file or lease marker is a few hundred bytes; anything longer is not ours (read no more)."""
+
+
+def _read_capped(fd: int) -> dict:
+    """The holder's description from a lock file, {} when unreadable (it only names the holder)."""
+    try:
+        data = os.pread(fd, MAX_LOCK_BYTES, 0)
+        d = json.loads(data)
+        return d if isinstance(d, dict) else {}
+    except (OSError, ValueError):
+        return {}
 
 
 @dataclass

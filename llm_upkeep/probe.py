@@ -24,6 +24,13 @@ from llm_upkeep.config import EndpointConfig
 PS_TIMEOUT_S = 5.0
 
 
+def answer_limits(max_tokens: int) -> tuple[int, int]:
+    """(chunks, characters) a server honouring max_tokens stays within, with room for servers that
+    send a token as two chunks or a reasoning chunk apart. Past either, the probe stops reading:
+    a server ignoring max_tokens would otherwise be read, and kept in memory, until the deadline."""
+    return 2 * max_tokens + 8, 256 * (max_tokens + 8)
+
+
 class ProbeResult(BaseModel):
     """What one probe of one endpoint measured."""
 
@@ -64,12 +71,21 @@ async def probe_endpoint(
     usage: dict | None = None
     server: dict | None = None
     t_end: float | None = None
+    max_chunks, max_chars = answer_limits(max_tokens)
+    chars = 0
     t0 = time.perf_counter()
     try:
         async with aclosing(client.stream_generate(prompt, max_tokens=max_tokens, chat=chat)) as events:
             async for ev in events:
                 if ev.text or ev.reasoning:
                     times.append(ev.t)
+                    chars += len(ev.text) + len(ev.reasoning)
+                    if len(times) > max_chunks or chars > max_chars:
+                        raise LLMError(
+                            "malformed",
+                            f"{endpoint.name}: answer goes on past max_tokens={max_tokens} "
+                            f"({len(times)} chunks, {chars} characters); reading stopped",
+                        )
                     parts.append(ev.text)
                 if ev.done:
                     t_end = ev.t

@@ -220,3 +220,21 @@ def test_missing_lock_adds_nothing_and_a_broken_lock_is_an_error_naming_the_file
     assert r.verdict == "error" and str(bad) in r.summary
     assert [(c.target, str(c.status)) for c in r.checks] == [("models.lock", "error")]
     assert registry.requests == []
+
+
+def test_a_manifest_layer_that_is_not_an_object_is_that_models_error_row_only(registry):
+    """Review finding: a layer like ``"x"`` raised AttributeError out of the update check and
+    hid every model's result."""
+    registry.set_tag("library", "good", "1", ollama_manifest(1, "g"))
+    registry.set_tag("library", "odd", "1", b'{"schemaVersion": 2, "layers": ["x", 7]}')
+    registry.set_tag("library", "odd", "2", b'{"schemaVersion": 2, "layers": [{"size": "huge"}]}')
+    r = check_model_updates(
+        [("odd:1", "ollama", None, "sha256:" + "0" * 64), ("odd:2", "ollama", None, "sha256:" + "0" * 64),
+         ("good:1", "ollama", None, "sha256:" + "0" * 64)],
+        cfg_for(registry),
+    )  # fmt: skip
+    odd1, odd2, good = r.models
+    assert odd1.status == "error" and "layer 0 is str, not an object" in odd1.detail
+    assert odd2.status == "error" and "size" in odd2.detail
+    assert good.status == "update_available"
+    assert r.verdict == "error" and len(r.checks) == 3

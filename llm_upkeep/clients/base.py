@@ -10,6 +10,7 @@ between two yielded stream events).
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import json
 import re
@@ -32,6 +33,38 @@ with contextlib.suppress(ImportError):
     import httpcore._backends.anyio  # noqa: F401
 
 _NET_ERRORS = (httpx.HTTPError, httpx.StreamError, TimeoutError, OSError)
+
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""Largest non-streamed answer read (model lists, /api/show with a long template, embeddings)."""
+MAX_ERROR_BODY_BYTES = 64 * 1024
+"""An error answer is read up to this much: enough for its message, never a flood."""
+MAX_LINE_CHARS = 1024 * 1024
+"""Longest stream line (one NDJSON object or SSE field): a token chunk is a few hundred bytes."""
+
+
+async def read_capped(resp: httpx.Response, cap: int, where: str, *, truncate: bool = False) -> bytes:
+    """The body, read chunk by chunk and never past ``cap`` (decoded bytes, so a compressed bomb
+    stops too). Past the cap: LLMError, or the first ``cap`` bytes when ``truncate``."""
+    size = resp.headers.get("content-length", "")
+    if not truncate and size.isdigit() and int(size) > cap:
+        raise LLMError("malformed", f"{where}: answer of {int(size)} bytes is over the {cap}-byte limit")
+    buf = bytearray()
+    async for chunk in resp.aiter_bytes():
+        buf += chunk
+        if len(buf) > cap:
+            if truncate:
+                return bytes(buf[:cap])
+            raise LLMError("malformed", f"{where}: answer is over the {cap}-byte limit; reading stopped")
+    return bytes(buf)
+
+
+def text_field(where: str, value: Any) -> str:
+    """A text field of a stream object: a string (or absent); anything else is a malformed answer."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise LLMError("malformed", f"{where}: text field is {type(value).__name__}, not a string")
+    return value
 
 
 def make_http_client(max_connections: int = 200, *, trust_env: bool = True) -> httpx.AsyncClient:
@@ -214,7 +247,9 @@ class LLMClient(ABC):
                 resp = await self.http.send(req, stream=True)
                 started = True
                 try:
-                    data = await resp.aread()
+                    error = resp.status_code >= 400 and resp.status_code not in ok_statuses
+                    cap = MAX_ERROR_BODY_BYTES if error else MAX_BODY_BYTES
+                    data = await read_capped(resp, cap, self._where(path), truncate=error)
                 finally:
                     await resp.aclose()
         except _NET_ERRORS as exc:
@@ -253,20 +288,39 @@ class LLMClient(ABC):
             if resp.status_code >= 400:
                 try:
                     async with asyncio.timeout_at(deadline):
-                        data = await resp.aread()
+                        data = await read_capped(resp, MAX_ERROR_BODY_BYTES, "", truncate=True)
                 except _NET_ERRORS:
                     data = b""
                 raise classify_status(resp.status_code, data.decode("utf-8", "replace"))
-            lines = resp.aiter_lines()
+            # Lines split here rather than by httpx's aiter_lines, which buffers a line without
+            # end: a server sending one endless line would grow memory until the deadline.
+            chunks = resp.aiter_bytes()
+            decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+            pending = ""
             while True:
                 try:
                     async with asyncio.timeout_at(deadline):
-                        line = await anext(lines)
+                        chunk = await anext(chunks)
                 except StopAsyncIteration:
+                    pending += decode(b"", True)
+                    if pending:
+                        yield time.perf_counter(), pending.rstrip("\r")
                     return
                 except _NET_ERRORS as exc:
                     raise self.map_exception(exc, path, started=True, deadline_s=deadline_s) from None
-                yield time.perf_counter(), line
+                t = time.perf_counter()
+                text = decode(chunk)
+                if "\n" in text:
+                    *lines, pending = (pending + text).split("\n")
+                    for line in lines:
+                        yield t, line.rstrip("\r")
+                else:
+                    pending += text
+                if len(pending) > MAX_LINE_CHARS:
+                    raise LLMError(
+                        "malformed",
+                        f"{self._where(path)}: stream line longer than {MAX_LINE_CHARS} characters; reading stopped",
+                    )
         finally:
             # Closing a broken stream must not mask the real error.
             with contextlib.suppress(Exception):
@@ -292,7 +346,9 @@ __all__ = [
     "make_http_client",
     "normalize_usage",
     "parse_prometheus",
+    "read_capped",
     "safe_url",
     "short_detail",
     "stream_error",
+    "text_field",
 ]

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from llm_upkeep.clients.base import LLMClient, StreamEvent, stream_error
+from llm_upkeep.clients.base import LLMClient, StreamEvent, stream_error, text_field
 from llm_upkeep.clients.errors import LLMError
 
 _NS = 1e9
@@ -90,9 +90,17 @@ class OllamaClient(LLMClient):
                 raise stream_error(where, obj["error"])
             if chat:
                 msg = obj.get("message") or {}
-                text, reasoning = msg.get("content") or "", msg.get("thinking") or ""
+                if not isinstance(msg, dict):
+                    raise LLMError("malformed", f"{where}: 'message' is not an object: {line[:60]!r}")
+                text, reasoning = (
+                    text_field(where, msg.get("content")),
+                    text_field(where, msg.get("thinking")),
+                )
             else:
-                text, reasoning = obj.get("response") or "", obj.get("thinking") or ""
+                text, reasoning = (
+                    text_field(where, obj.get("response")),
+                    text_field(where, obj.get("thinking")),
+                )
             if obj.get("done") is True:
                 if text or reasoning:
                     yield StreamEvent(t=t, text=text, reasoning=reasoning)

@@ -6,7 +6,14 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from llm_upkeep.clients.base import LLMClient, StreamEvent, normalize_usage, parse_prometheus, stream_error
+from llm_upkeep.clients.base import (
+    LLMClient,
+    StreamEvent,
+    normalize_usage,
+    parse_prometheus,
+    stream_error,
+    text_field,
+)
 from llm_upkeep.clients.errors import LLMError
 
 
@@ -104,10 +111,12 @@ class OpenAIClient(LLMClient):
                     continue
                 if chat:
                     delta = choice.get("delta") or {}
-                    text = delta.get("content") or ""
-                    reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
+                    if not isinstance(delta, dict):
+                        raise LLMError("malformed", f"{where}: 'delta' is not an object")
+                    text = text_field(where, delta.get("content"))
+                    reasoning = text_field(where, delta.get("reasoning_content") or delta.get("reasoning"))
                 else:
-                    text, reasoning = choice.get("text") or "", ""
+                    text, reasoning = text_field(where, choice.get("text")), ""
                 if text or reasoning:
                     yield StreamEvent(t=t, text=text, reasoning=reasoning)
                 if choice.get("finish_reason"):

@@ -33,6 +33,12 @@ from llm_upkeep.review.config import PinnedModel, ReviewConfig
 MANIFEST_ACCEPT = "application/vnd.docker.distribution.manifest.v2+json"
 MAX_BODY = 4 * 1024 * 1024
 _NAME_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+DIGEST = re.compile(r"^[a-z0-9]+:[0-9a-f]{32,128}$")
+
+
+def _scalar(v: Any) -> bool:
+    """A registry's info field worth repeating: short text, a number or a flag, not a structure."""
+    return isinstance(v, bool | int | float) or (isinstance(v, str) and len(v) <= 100)
 
 
 class RegistryError(Exception):
@@ -154,9 +160,24 @@ def local_ollama_digest(
         return None
 
 
-def _get(http: httpx.Client, url: str, headers: dict[str, str]) -> httpx.Response:
+def _read_capped(r: httpx.Response, cap: int) -> bytes | None:
+    """The body read chunk by chunk, None as soon as it passes ``cap`` (never held whole)."""
+    size = r.headers.get("content-length", "")
+    if size.isdigit() and int(size) > cap:
+        return None
+    buf = bytearray()
+    for chunk in r.iter_bytes():
+        buf += chunk
+        if len(buf) > cap:
+            return None
+    return bytes(buf)
+
+
+def _get(http: httpx.Client, url: str, headers: dict[str, str]) -> tuple[httpx.Response, bytes]:
+    """(response, body) of a GET; the body is capped at MAX_BODY while it is read."""
     try:
-        r = http.get(url, headers=headers)
+        with http.stream("GET", url, headers=headers) as r:
+            body = _read_capped(r, MAX_BODY if r.status_code < 400 else 4096)
     except httpx.TimeoutException as e:
         raise RegistryError(f"timeout ({type(e).__name__}) asking {redact(url)}") from None
     except httpx.HTTPError as e:
@@ -168,17 +189,17 @@ def _get(http: httpx.Client, url: str, headers: dict[str, str]) -> httpx.Respons
             f"not authorized (HTTP {r.status_code}); private model? set a token: {redact(url)}"
         )
     if r.status_code >= 400:
-        raise RegistryError(f"registry answered HTTP {r.status_code}: {redact(r.text[:200])}")
-    if len(r.content) > MAX_BODY:
-        raise RegistryError(f"answer too large ({len(r.content)} bytes)")
-    return r
+        text = (body or b"").decode("utf-8", "replace")
+        raise RegistryError(f"registry answered HTTP {r.status_code}: {redact(text[:200])}")
+    if body is None:
+        raise RegistryError(f"answer too large (over {MAX_BODY} bytes; reading stopped)")
+    return r, body
 
 
 def fetch_ollama_digest(http: httpx.Client, registry_url: str, namespace: str, model: str, tag: str):
     """(digest, info) of the manifest the tag points at now."""
     url = f"{registry_url}/v2/{namespace}/{model}/manifests/{tag}"
-    r = _get(http, url, {"Accept": MANIFEST_ACCEPT})
-    body = r.content
+    r, body = _get(http, url, {"Accept": MANIFEST_ACCEPT})
     try:
         manifest = json.loads(body)
     except ValueError:
@@ -187,12 +208,20 @@ def fetch_ollama_digest(http: httpx.Client, registry_url: str, namespace: str, m
         raise RegistryError("malformed manifest (no layers)")
     header = r.headers.get("Docker-Content-Digest")
     digest = header.strip().lower() if header else "sha256:" + hashlib.sha256(body).hexdigest()
+    if not DIGEST.match(digest):
+        raise RegistryError(f"malformed digest header {redact(digest[:80])!r}")
     layers = manifest["layers"]
+    for i, x in enumerate(layers):
+        if not isinstance(x, dict):
+            raise RegistryError(f"malformed manifest (layer {i} is {type(x).__name__}, not an object)")
+        if not isinstance(x.get("size", 0), int) or isinstance(x.get("size"), bool):
+            raise RegistryError(f"malformed manifest (layer {i} size is not a number)")
     model_layer = next((x for x in layers if "image.model" in str(x.get("mediaType", ""))), None)
+    layer_digest = model_layer.get("digest") if model_layer else None
     info = {
-        "size_bytes": sum(int(x.get("size") or 0) for x in layers if isinstance(x, dict)),
+        "size_bytes": sum(int(x.get("size") or 0) for x in layers),
         "layers": len(layers),
-        "model_layer": model_layer.get("digest") if model_layer else None,
+        "model_layer": layer_digest if isinstance(layer_digest, str) else None,
     }
     return digest, info, url
 
@@ -205,15 +234,15 @@ def fetch_hf_revision(http: httpx.Client, endpoint: str, repo: str, ref: str, to
     headers = {"Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    r = _get(http, url, headers)
+    _r, body = _get(http, url, headers)
     try:
-        data = r.json()
+        data = json.loads(body)
     except ValueError:
         raise RegistryError("malformed answer (not JSON)") from None
     sha = data.get("sha") if isinstance(data, dict) else None
-    if not isinstance(sha, str) or not sha:
-        raise RegistryError("answer has no 'sha'")
-    info = {k: data[k] for k in ("lastModified", "private", "gated") if k in data}
+    if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-fA-F]{7,64}", sha):
+        raise RegistryError("answer has no 'sha' (a hex commit id)")
+    info = {k: data[k] for k in ("lastModified", "private", "gated") if k in data and _scalar(data[k])}
     return sha.lower(), info, url
 
 
@@ -271,6 +300,18 @@ def check_model(
     )  # fmt: skip
 
 
+def _check_one(p: PinnedModel, cfg: ReviewConfig, http: httpx.Client, source: str) -> ModelUpdate:
+    """check_model, with any answer it did not foresee as this model's error row, never the
+    whole review's (a manifest layer that was not an object once hid every model's result)."""
+    try:
+        return check_model(p, cfg, http, source=source)
+    except Exception as e:  # noqa: BLE001 - classified below, per model
+        return ModelUpdate(
+            name=p.name, source=p.source, ref=p.ref or "", pinned_digest=normalize_digest(p.digest),
+            status="error", detail=redact(f"unusable registry answer ({type(e).__name__}: {e})")[:300],
+        )  # fmt: skip
+
+
 def check_model_updates(
     pinned: Iterable[PinnedModel | Sequence | dict],
     cfg: ReviewConfig,
@@ -299,7 +340,7 @@ def check_model_updates(
             follow_redirects=True, headers={"User-Agent": "llm-upkeep weekly-review"},
         )  # fmt: skip
     try:
-        results = [check_model(p, cfg, http, source=src) for p, src in models]
+        results = [_check_one(p, cfg, http, src) for p, src in models]
     finally:
         if own:
             http.close()

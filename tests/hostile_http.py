@@ -1,0 +1,108 @@
+"""A loopback HTTP server that answers badly on purpose, for the bad-input campaign.
+
+Plain helper (not a fixture plugin): ``HostileServer(respond)`` where ``respond(path, send)``
+writes a raw HTTP answer through ``send(bytes) -> bool`` (False once the client has gone).
+The server counts what it managed to send and notes when the client hung up, so a test can
+show that a client stopped reading at its cap instead of taking 100 MB.
+"""
+
+from __future__ import annotations
+
+import socket
+import socketserver
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+Respond = Callable[[str, Callable[[bytes], bool]], None]
+
+
+class HostileServer:
+    def __init__(self, respond: Respond):
+        self.respond = respond
+        self.sent = 0
+        self.hung_up = threading.Event()
+        self.requests: list[str] = []
+        owner = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                sock: socket.socket = self.request
+                sock.settimeout(30)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    got = sock.recv(65536)
+                    if not got:
+                        return
+                    data += got
+                head, _, rest = data.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                length = next(
+                    (int(x.split(":", 1)[1]) for x in lines if x.lower().startswith("content-length:")), 0
+                )
+                while len(rest) < length:
+                    got = sock.recv(65536)
+                    if not got:
+                        break
+                    rest += got
+                path = lines[0].split(" ")[1]
+                owner.requests.append(path)
+
+                def send(b: bytes) -> bool:
+                    try:
+                        sock.sendall(b)
+                    except OSError:
+                        owner.hung_up.set()
+                        return False
+                    owner.sent += len(b)
+                    return True
+
+                owner.respond(path, send)
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._srv = Server(("127.0.0.1", 0), Handler)
+        self.port = self._srv.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self._srv.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._srv.shutdown()
+        self._srv.server_close()
+
+    def __enter__(self) -> HostileServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def head(status: str = "200 OK", ctype: str = "application/json", length: int | None = None) -> bytes:
+    """Response head; without a length the body ends when the server closes (Connection: close)."""
+    h = f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nConnection: close\r\n"
+    if length is not None:
+        h += f"Content-Length: {length}\r\n"
+    return (h + "\r\n").encode()
+
+
+def flood(send: Callable[[bytes], bool], total: int, piece: bytes = b"x" * 65536) -> None:
+    """Send ``total`` bytes of ``piece`` (never built in memory), stopping when the client leaves."""
+    left = total
+    while left > 0:
+        chunk = piece[: min(len(piece), left)]
+        if not send(chunk):
+            return
+        left -= len(chunk)
+
+
+def trickle(send: Callable[[bytes], bool], lines: Iterator[bytes], every_s: float = 0.001) -> None:
+    """Send lines one by one, ``every_s`` apart, until the iterator ends or the client leaves."""
+    for line in lines:
+        if not send(line):
+            return
+        time.sleep(every_s)
+
+
+HUNDRED_MB = 100 * 1024 * 1024

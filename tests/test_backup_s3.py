@@ -416,59 +416,53 @@ def test_changing_the_checksum_algorithm_does_not_reupload_known_objects(tmp_pat
     assert verify_snapshot(store, r3.snapshot).ok
 
 
+def _backup_then_plant(tmp_path, moto_s3, bucket, s3_env, n: int):
+    """A real snapshot, and a function planting a hand-edited copy of its manifest (returns the id)."""
+    cfg = backup_config(moto_s3, bucket, s3_env, {"weights": [str(_src(tmp_path, n=n))]})
+    r = run_backup(cfg, tmp_path / "state")
+    client = moto_s3.client()
+    key = f"llm-backup/snapshots/{r.snapshot}.json"
+    doc = json.loads(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+    def plant(symlinks: list[dict], files: list[dict], suffix: str) -> str:
+        sid = r.snapshot[:-6] + suffix
+        body = json.dumps({**doc, "symlinks": symlinks, "files": files}).encode()
+        client.put_object(Bucket=bucket, Key=f"llm-backup/snapshots/{sid}.json", Body=body)
+        return sid
+
+    return open_store(cfg), doc, plant
+
+
 def test_restore_refuses_chained_symlinks_that_climb_out_of_the_root(tmp_path, moto_s3, bucket, s3_env):
     """Review finding: links ``x/y -> ..`` then ``x/y/esc -> ../..`` then a file
     ``x/y/esc/victim.txt`` replaced a file two levels above the restore root. Each link looks
     inside the root on its own; only the chain leaves it."""
-    src = _src(tmp_path, n=3)
-    cfg = backup_config(moto_s3, bucket, s3_env, {"weights": [str(src)]})
-    r = run_backup(cfg, tmp_path / "state")
-    client = moto_s3.client()
-    doc = json.loads(
-        client.get_object(Bucket=bucket, Key=f"llm-backup/snapshots/{r.snapshot}.json")["Body"].read()
-    )
+    store, doc, plant = _backup_then_plant(tmp_path, moto_s3, bucket, s3_env, n=3)
     base = "weights/ollama"
-    doc["symlinks"] = [
-        {"path": f"{base}/x/y", "target": ".."},
-        {"path": f"{base}/x/y/esc", "target": "../.."},
-    ]
-    doc["files"] = [dict(doc["files"][0], path=f"{base}/x/y/esc/victim.txt")]
-    evil_id = r.snapshot[:-6] + "cccccc"
-    client.put_object(
-        Bucket=bucket, Key=f"llm-backup/snapshots/{evil_id}.json", Body=json.dumps(doc).encode()
-    )
+    chain = [{"path": f"{base}/x/y", "target": ".."}, {"path": f"{base}/x/y/esc", "target": "../.."}]
+    evil_id = plant(chain, [dict(doc["files"][0], path=f"{base}/x/y/esc/victim.txt")], "cccccc")
     dest = tmp_path / "g" / "p" / "dest"
     dest.mkdir(parents=True)
-    victims = [
-        tmp_path / "g" / "victim.txt",
-        tmp_path / "g" / "p" / "victim.txt",
-        dest / "weights" / "victim.txt",
-    ]
-    for v in victims[:2]:
+    victims = [tmp_path / "g" / "victim.txt", tmp_path / "g" / "p" / "victim.txt"]
+    for v in victims:
         v.write_bytes(b"precious")
-    store = open_store(cfg)
     try:
         res = restore_snapshot(store, evil_id, dest, force=True)
     except BackupError as exc:
         assert exc.kind == "unsafe_manifest", exc
     else:
         assert not res.ok and res.problems, res
-    assert [v.read_bytes() for v in victims[:2]] == [b"precious", b"precious"]
-    assert not victims[2].exists()
+    assert [v.read_bytes() for v in victims] == [b"precious", b"precious"]
+    assert not (dest / "weights" / "victim.txt").exists()
     leaked = [
         p for p in (tmp_path / "g").rglob("*") if not str(p).startswith(str(dest)) and p.name != "victim.txt"
     ]
     assert leaked == [tmp_path / "g" / "p"], leaked  # nothing created beside or above the root
-    # Whatever was created under the root resolves inside it.
-    for p in dest.rglob("*"):
+    for p in dest.rglob("*"):  # whatever was created under the root resolves inside it
         assert os.path.realpath(p).startswith(str(dest)), p
 
     # The links alone: the second one was created through the first, as dest/esc -> ../..
-    doc["files"] = []
-    links_id = r.snapshot[:-6] + "cccccd"
-    client.put_object(
-        Bucket=bucket, Key=f"llm-backup/snapshots/{links_id}.json", Body=json.dumps(doc).encode()
-    )
+    links_id = plant(chain, [], "cccccd")
     dest2 = tmp_path / "g" / "q" / "dest"
     try:
         restore_snapshot(store, links_id, dest2)
@@ -482,25 +476,13 @@ def test_restore_refuses_chained_symlinks_that_climb_out_of_the_root(tmp_path, m
 def test_restore_never_creates_a_link_whose_target_climbs_through_another_link(
     tmp_path, moto_s3, bucket, s3_env
 ):
-    """``a -> x/y/../..`` is inside the root on paper, but with ``x/y -> ..`` on disk it points
-    two levels up: the target is resolved on disk when the link is made."""
-    src = _src(tmp_path, n=1)
-    cfg = backup_config(moto_s3, bucket, s3_env, {"weights": [str(src)]})
-    r = run_backup(cfg, tmp_path / "state")
-    client = moto_s3.client()
-    doc = json.loads(
-        client.get_object(Bucket=bucket, Key=f"llm-backup/snapshots/{r.snapshot}.json")["Body"].read()
-    )
+    """``z -> x/y/../../..`` stays inside the root on paper, but with ``x/y -> ..`` on disk it
+    points above it: the target is resolved on disk when the link is made."""
+    store, _doc, plant = _backup_then_plant(tmp_path, moto_s3, bucket, s3_env, n=1)
     base = "weights/ollama"
-    doc["symlinks"] = [
-        {"path": f"{base}/x/y", "target": ".."},
-        {"path": f"{base}/z", "target": "x/y/../../.."},
-    ]
-    evil_id = r.snapshot[:-6] + "dddddd"
-    client.put_object(
-        Bucket=bucket, Key=f"llm-backup/snapshots/{evil_id}.json", Body=json.dumps(doc).encode()
-    )
+    links = [{"path": f"{base}/x/y", "target": ".."}, {"path": f"{base}/z", "target": "x/y/../../.."}]
+    evil_id = plant(links, [], "dddddd")
     dest = tmp_path / "dest"
-    res = restore_snapshot(open_store(cfg), evil_id, dest)
+    res = restore_snapshot(store, evil_id, dest)
     assert not os.path.lexists(dest / base / "z")
     assert [p.problem for p in res.problems] == ["symlink_outside"] and not res.ok

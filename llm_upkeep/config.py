@@ -18,6 +18,7 @@ from llm_upkeep.bench.config import BenchmarkConfig
 from llm_upkeep.configbase import ConfigError, PositiveFloat, Section, resolve_secret
 from llm_upkeep.cost.config import CostConfig
 from llm_upkeep.fleet import FleetConfig
+from llm_upkeep.liveness.config import LivenessConfig
 from llm_upkeep.models.config import ModelsConfig
 from llm_upkeep.prom.config import PrometheusConfig
 from llm_upkeep.review.config import ReviewConfig
@@ -223,6 +224,7 @@ class Config(Section):
     )
 
     trends: TrendsConfig = Field(default_factory=TrendsConfig, description="Trends in the weekly review.")
+    liveness: LivenessConfig = Field(default_factory=LivenessConfig, description="5-minute liveness check.")
     prometheus: PrometheusConfig = Field(
         default_factory=PrometheusConfig, description="Prometheus export (textfile collector, Pushgateway)."
     )

@@ -5,28 +5,50 @@ from __future__ import annotations
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from llm_upkeep.configbase import PositiveFloat, Section
 
-LogKind = Literal["ollama", "vllm", "llamacpp", "kernel", "jsonl"]
+LogKind = Literal["ollama", "vllm", "llamacpp", "kernel", "jsonl", "journal"]
+MessageFormat = Literal["ollama", "vllm", "llamacpp", "kernel", "jsonl"]
 
 
 class LogSource(Section):
     name: str = Field(min_length=1, description="Name of this log source, shown in the report.")
     kind: LogKind = Field(
         description="Log format: 'ollama' (server log with [GIN] request lines), 'vllm', 'llamacpp', "
-        "'kernel' (syslog/journal kernel lines with NVRM: Xid), or 'jsonl' (one request per line)."
+        "'kernel' (syslog/journal kernel lines with NVRM: Xid), 'jsonl' (one request per line), or "
+        "'journal' (the systemd journal of `unit`, read with journalctl; Ollama's Linux install logs there)."
     )
     paths: list[str] = Field(
-        min_length=1,
-        description="Files or globs (rotated and .gz files included), e.g. ['/var/log/ollama/server*.log*'].",
+        default_factory=list,
+        description="Files or globs (rotated and .gz files included), e.g. ['/var/log/ollama/server*.log*'] "
+        "(not used by kind 'journal').",
     )
     request_markers: list[str] | None = Field(
         default=None,
         description="Literal strings that mark one request line each, for request volume "
         "(default per kind; [] turns volume off for this source).",
     )
+    unit: str | None = Field(
+        default=None, description="kind 'journal': the systemd unit, e.g. 'ollama' (journalctl -u ollama)."
+    )
+    format: MessageFormat = Field(
+        default="ollama", description="kind 'journal': the format of the unit's messages (the server's kind)."
+    )
+    journal_dir: str | None = Field(
+        default=None, description="kind 'journal': read this journal directory (journalctl --directory) "
+        "instead of the system journal, e.g. a copy from another host.",
+    )  # fmt: skip
+    journal_files: list[str] = Field(
+        default_factory=list, description="kind 'journal': read these journal files (journalctl --file)."
+    )
+    cursor_file: str | None = Field(
+        default=None,
+        description="kind 'journal': where the journal cursor is kept so each entry is read once across runs "
+        "(unset: each run reads its whole window).",
+    )
+    timeout_s: PositiveFloat = Field(default=120.0, description="kind 'journal': time budget of journalctl.")
 
     @field_validator("paths")
     @classmethod
@@ -34,6 +56,14 @@ class LogSource(Section):
         if any(not p.strip() for p in v):
             raise ValueError("empty path")
         return v
+
+    @model_validator(mode="after")
+    def _needs(self) -> LogSource:
+        if self.kind == "journal" and not self.unit:
+            raise ValueError("a 'journal' source needs unit (e.g. unit = \"ollama\")")
+        if self.kind != "journal" and not self.paths:
+            raise ValueError(f"a {self.kind!r} source needs paths")
+        return self
 
 
 class PinnedModel(Section):

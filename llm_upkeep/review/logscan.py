@@ -662,6 +662,10 @@ class LogScanner:
     # -------------------------------------------------------- driver
 
     def scan_source(self, source: LogSource) -> None:
+        if source.kind == "journal":  # read through journalctl (llm_upkeep/review/journal_source.py)
+            from llm_upkeep.review.journal_source import scan_journal
+
+            return scan_journal(self, source)
         files, missing = find_log_files(source, not_before=self.window.baseline_start_s)
         self.scan.missing += [(source.name, p) for p in missing]
         markers = (

@@ -23,6 +23,13 @@ class RunbookLogSource(Section):
         description="Or a command (argument list, no shell) whose output is the log, e.g. "
         "['journalctl', '-u', 'ollama', '-n', '{lines}', '--no-pager']; {lines} and {target} are replaced.",
     )
+    unit: str | None = Field(
+        default=None,
+        description="Or a systemd unit whose journal is the log (journalctl -u UNIT -o json), e.g. 'ollama'.",
+    )
+    journal_dir: str | None = Field(
+        default=None, description="With unit: read this journal directory instead of the system journal."
+    )
     endpoints: list[str] = Field(
         default_factory=list,
         description="Server logs: endpoint names this log belongs to (empty: every endpoint).",
@@ -30,8 +37,8 @@ class RunbookLogSource(Section):
 
     @model_validator(mode="after")
     def _one_source(self) -> RunbookLogSource:
-        if bool(self.path) == bool(self.command):
-            raise ValueError("give exactly one of path or command")
+        if sum(map(bool, (self.path, self.command, self.unit))) != 1:
+            raise ValueError("give exactly one of path, command or unit")
         return self
 
 

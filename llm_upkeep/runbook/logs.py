@@ -104,6 +104,13 @@ def read_log(src: RunbookLogSource, n: int, timeout_s: float, target: str = "") 
     try:
         if src.path:
             lines = tail_file(src.path, n)
+        elif src.unit:  # the unit's journal (llm_upkeep/journal.py), newest n entries
+            from llm_upkeep.journal import entries_as_text, read_journal
+
+            got = read_journal(src.unit, directory=src.journal_dir, last=n, timeout_s=timeout_s)
+            if got.error and not got.entries:
+                raise OSError(got.error)
+            lines = entries_as_text(got.entries).decode("utf-8", "replace").splitlines()[-n:]
         else:
             cmd = [a.replace("{lines}", str(n)).replace("{target}", target) for a in src.command]
             lines = tail_command(cmd, n, timeout_s)

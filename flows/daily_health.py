@@ -15,12 +15,14 @@ from prefect.context import get_run_context
 from llm_upkeep.checks import CheckResult, overall_status
 from llm_upkeep.clients import make_http_client
 from llm_upkeep.config import Config, load_config
-from llm_upkeep.fleet import plan_scope
+from llm_upkeep.fleet import plan_scope, runs_on_hosts
+from llm_upkeep.fleet_parts import part_checks, prefix_checks, render_hosts
 from llm_upkeep.health import HealthResult, check_probe, plan_restarts, render_report
 from llm_upkeep.logrotate import check_rotation
 from llm_upkeep.noconfig import nothing_checked
 from llm_upkeep.redact import install_log_redaction
 from llm_upkeep.telemetry import check_gpus
+from tasks.fleet import dispatching, publish_if_part, run_host_parts
 from tasks.health import (
     collect_gpus_task,
     measure_disk_task,
@@ -63,6 +65,15 @@ async def daily_health(
     state_dir = str(cfg.state_path)
     plan = plan_scope(cfg, scope, host)
     logger.info("daily health %s", plan.describe())
+    # Fleet: the central run dispatches each host's part (NVML, disk, logs, restarts of its own
+    # endpoints) to that host's queue while it probes, and reports one row per host.
+    parts_f = None
+    if scope == "central" and dispatching(cfg) and runs_on_hosts(cfg.fleet, "daily-health"):
+        per_host = {h.name: {"scope": "host", "host": h.name, "allow_restart": allow_restart,
+                             "chain_runbook": chain_runbook} for h in cfg.fleet.hosts}  # fmt: skip
+        if config_path:
+            per_host = {h: dict(p, config_path=config_path) for h, p in per_host.items()}
+        parts_f = asyncio.ensure_future(run_host_parts(cfg, "daily-health", per_host))
 
     # Host-local steps run in the task runner's threads while the probes stream.
     gpu_f = collect_gpus_task.submit() if plan.gpu else None
@@ -103,14 +114,23 @@ async def daily_health(
                     )  # fmt: skip
                 actions.append(outcome)
 
+    parts = await parts_f if parts_f is not None else []
+    own = checks + part_checks(parts, "daily_health")  # alerted here; a host part alerts its own
+    checks, own_actions = list(own), list(actions)
+    for part in parts:
+        sub = part.parse(HealthResult)
+        if sub is not None:
+            checks += prefix_checks(sub.checks, part.host)
+            actions += sub.actions
     status = overall_status(checks)
     empty = nothing_checked(checks, probed=len(plan.endpoints), probes_expected=plan.scope != "host")
     status = "nothing_checked" if empty and status == "ok" else status  # measured nothing: not "ok"
-    result = HealthResult(status=status, checks=checks, actions=actions, started_at=started, error=empty)
+    result = HealthResult(status=status, checks=checks, actions=actions, started_at=started, error=empty,
+                          hosts=parts)  # fmt: skip
     run_id = str(get_run_context().flow_run.id)
     record_history_task(state_dir, checks, snapshot, run_id, plan.host or "local")
-    if any(c.failing for c in checks) or any(a.decision == "failed" or a.recovered is False for a in actions):
-        acts = "; ".join(f"restart {a.target}: {a.decision}" for a in actions)
+    if any(c.failing for c in own) or any(a.decision == "failed" or a.recovered is False for a in own_actions):
+        acts = "; ".join(f"restart {a.target}: {a.decision}" for a in own_actions)
         delivery = send_alert_task(
             cfg.alerts, state_dir, f"LLM health {status}", checks, cfg.health.alert_suppress_minutes, acts
         )
@@ -121,12 +141,17 @@ async def daily_health(
     if cfg.prometheus.enabled:
         export_metrics_task(cfg.prometheus, state_dir, "daily_health", plan.host or "local", checks, snapshot,
                             result.duration_s, status == "ok")  # fmt: skip
-    publish_report_task(render_report(result), checks, key_suffix=plan.key_suffix)
+    report = render_report(result) + ("\n" + render_hosts(parts) if parts else "")
+    publish_report_task(report, checks, key_suffix=plan.key_suffix)
     logger.info("daily health: %s (%d checks, %.2f s)", status, len(checks), result.duration_s)
-    if chain_runbook and status not in ("ok", "nothing_checked"):
+    # The runbook runs where the restarts run: each host part chains it for its own endpoints; a
+    # central run chains it only when restarts are not host-local (then it decides them itself).
+    if chain_runbook and status not in ("ok", "nothing_checked") and plan.restart and plan.endpoints:
         from flows.runbook import chain_from_health
 
-        rb = await chain_from_health(result, config_path)
+        rb = await chain_from_health(result, config_path, endpoints=[e.name for e in plan.endpoints],
+                                     host=plan.host)  # fmt: skip
         if rb is not None:
             result.runbook_status = rb.status
+    publish_if_part(plan.host, result)
     return result

@@ -36,6 +36,7 @@ from llm_upkeep.models.evaluate import (
     staging_for,
 )
 from llm_upkeep.redact import install_log_redaction, redact
+from tasks.fleet import on_endpoint_host, publish_if_part
 from tasks.models import (
     ROLLBACKS,
     PromotionProbeFailed,
@@ -73,12 +74,21 @@ async def evaluate_model(
     config_path: str | None = None,
     approval: Literal["manual", "auto"] | None = None,
     expected_sha256: str | None = None,
+    host: str | None = None,
 ) -> EvaluationResult:
+    """host: on a fleet, the host this copy runs on; the central copy forwards the whole
+    evaluation to the endpoint's host (the pull, the file swap and the restart happen there)."""
     install_log_redaction()
     logger = get_run_logger()
     t0 = time.monotonic()
     cfg = load_config(config_path)
     m = managed_endpoint(cfg, endpoint)
+    params = {"candidate": candidate, "endpoint": m.name, "config_path": config_path, "approval": approval,
+              "expected_sha256": expected_sha256}  # fmt: skip
+    forwarded = await on_endpoint_host(cfg, "evaluate-model", m.endpoint, host, params, EvaluationResult)
+    if forwarded is not None:
+        logger.info("evaluate-model %s ran on host %s: %s", candidate, m.endpoint.host, forwarded.status)
+        return forwarded
     staging = staging_for(cfg, m)
     run_id = _run_id()
     r = EvaluationResult(candidate=candidate, endpoint=m.name, staging=staging.name,
@@ -90,6 +100,7 @@ async def evaluate_model(
         r.slack = notify_task(cfg.alerts, text, blocks).model_dump()
         r.seconds = round(time.monotonic() - t0, 3)
         logger.info("evaluate-model %s on %s: %s (%s)", candidate, m.name, status, r.detail)
+        publish_if_part(host, r)
         return r
 
     # 1. The candidate on disk: pulled (Ollama, staging first: it benchmarks), or copied in (files).

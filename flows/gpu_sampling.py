@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from llm_upkeep.config import load_config
+from llm_upkeep.fleet import checked_host, current_host
 from llm_upkeep.redact import install_log_redaction
 from llm_upkeep.review.sampling import GpuSamplingResult
 from tasks.prom import export_metrics_task
@@ -12,16 +13,19 @@ from tasks.review import collect_gpu_snapshot_task, record_gpu_samples_task
 
 
 @flow(name="gpu-sampling", log_prints=False)
-def gpu_sampling(config_path: str | None = None) -> GpuSamplingResult:
+def gpu_sampling(config_path: str | None = None, host: str | None = None) -> GpuSamplingResult:
+    """host: the fleet host this copy runs on; its readings are stored under that name (default:
+    the worker's --host, else "local"), so a fleet's histories never mix their GPUs."""
     install_log_redaction()
     logger = get_run_logger()
     cfg = load_config(config_path)
     if not cfg.gpu.enabled:
         return GpuSamplingResult(status="skipped", reason="gpu.enabled is false")
+    name = checked_host(cfg, host) or current_host() or "local"
     snapshot = collect_gpu_snapshot_task()
-    result = record_gpu_samples_task(str(cfg.state_path), snapshot)
+    result = record_gpu_samples_task(str(cfg.state_path), snapshot, name)
     if cfg.prometheus.enabled:
-        export_metrics_task(cfg.prometheus, str(cfg.state_path), "gpu_sampling", "local", [], snapshot, 0.0,
+        export_metrics_task(cfg.prometheus, str(cfg.state_path), "gpu_sampling", name, [], snapshot, 0.0,
                             result.status != "error")  # fmt: skip
     logger.info("gpu sampling: %s, %d sample(s)%s", result.status, result.samples,
                 f" ({result.reason})" if result.reason else "")  # fmt: skip

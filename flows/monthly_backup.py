@@ -9,11 +9,12 @@ from prefect.utilities.annotations import quote
 
 from llm_upkeep.backup.errors import BackupError, NotConfiguredError
 from llm_upkeep.backup.leases import LocalLock
-from llm_upkeep.backup.models import BackupResult, PruneResult, new_snapshot_id, utcnow
+from llm_upkeep.backup.models import BackupResult, PruneResult, new_snapshot_id, snapshot_ref, utcnow
 from llm_upkeep.backup.report import backup_checks, render_backup_summary
 from llm_upkeep.backup.snapshot import lock_path
 from llm_upkeep.backup.store import S3Store
 from llm_upkeep.config import load_config
+from llm_upkeep.fleet import checked_host, current_host
 from llm_upkeep.redact import install_log_redaction, redact
 from tasks.backup import (
     close_backup_lease_task,
@@ -28,10 +29,13 @@ from tasks.backup import (
 
 
 @flow(name="monthly-backup", log_prints=False)
-def monthly_backup(config_path: str | None = None) -> BackupResult:
+def monthly_backup(config_path: str | None = None, host: str | None = None) -> BackupResult:
+    """host: the fleet host this copy runs on: its snapshots go into its own namespace with its own
+    keep_snapshots (default: the worker's --host; none on a single host)."""
     install_log_redaction()
     logger = get_run_logger()
     cfg = load_config(config_path)
+    host = checked_host(cfg, host) or current_host()
     bcfg = cfg.backup
     if not bcfg.configured:
         raise NotConfiguredError(cfg.source)
@@ -41,14 +45,15 @@ def monthly_backup(config_path: str | None = None) -> BackupResult:
     where = redact(
         f"s3://{bcfg.bucket}/{bcfg.prefix}" + (f" at {bcfg.endpoint_url}" if bcfg.endpoint_url else "")
     )
-    snapshot_id = new_snapshot_id()
+    bare_id = new_snapshot_id()
+    snapshot_id = snapshot_ref(host, bare_id)
     created = utcnow()
     result: BackupResult | None = None
     pruned: PruneResult | None = None
     try:
         store = S3Store(bcfg)  # inside: missing credentials are alerted like any other failure
         with LocalLock(lock_path(cfg.state_path), "backup"):
-            lease = open_backup_lease_task(store, snapshot_id)
+            lease = open_backup_lease_task(store, bare_id)
             try:
                 scan = scan_sources_task(bcfg, state_dir)
                 logger.info(
@@ -62,7 +67,7 @@ def monthly_backup(config_path: str | None = None) -> BackupResult:
             finally:
                 close_backup_lease_task(lease)
             if bcfg.prune_after_backup:
-                pruned = prune_task(bcfg, state_dir)
+                pruned = prune_task(bcfg, state_dir, host)
     except Exception as exc:
         message = redact(str(exc))
         logger.error("backup failed: %s", message)

@@ -12,23 +12,30 @@ from llm_upkeep.backup.models import DrillResult
 from llm_upkeep.backup.report import drill_checks, render_drill_summary
 from llm_upkeep.backup.store import S3Store
 from llm_upkeep.config import load_config
+from llm_upkeep.fleet import checked_host, current_host
 from llm_upkeep.redact import install_log_redaction, redact
 from tasks.backup import publish_markdown_task, run_restore_drill_task, send_backup_alert_task
 
 
 @flow(name="restore-drill", log_prints=False)
 def restore_drill(
-    config_path: str | None = None, snapshot: str = "latest", sample_files: int | None = None
+    config_path: str | None = None,
+    snapshot: str = "latest",
+    sample_files: int | None = None,
+    host: str | None = None,
 ) -> DrillResult:
+    """host: the fleet host this copy runs on: the drill restores that host's latest snapshot and
+    compares it with that host's files (default: the worker's --host; none on a single host)."""
     install_log_redaction()
     logger = get_run_logger()
     cfg = load_config(config_path)
+    host = checked_host(cfg, host) or current_host()
     if not cfg.backup.configured:
         raise NotConfiguredError(cfg.source)
     state_dir = str(cfg.state_path)
     where = S3Store(cfg.backup).describe()
     try:
-        drill = run_restore_drill_task(cfg.backup, snapshot, sample_files)
+        drill = run_restore_drill_task(cfg.backup, snapshot, sample_files, host)
     except Exception as exc:
         message = redact(str(exc))
         send_backup_alert_task(

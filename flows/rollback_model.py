@@ -10,19 +10,33 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from llm_upkeep.config import load_config
+from llm_upkeep.models.endpoints import managed_endpoint
 from llm_upkeep.models.promote import SwitchResult
 from llm_upkeep.redact import install_log_redaction
+from tasks.fleet import on_endpoint_host, publish_if_part
 from tasks.models import notify_task, rollback_model_task
 
 
 @flow(name="rollback-model", log_prints=False)
 async def rollback_model_flow(
-    endpoint: str | None = None, to: str | None = None, config_path: str | None = None, reason: str = ""
+    endpoint: str | None = None,
+    to: str | None = None,
+    config_path: str | None = None,
+    reason: str = "",
+    host: str | None = None,
 ) -> SwitchResult:
+    """host: on a fleet, the host this copy runs on; the central copy forwards the rollback to the
+    endpoint's host and returns its result (the swap and the restart happen there)."""
     install_log_redaction()
     logger = get_run_logger()
     cfg = load_config(config_path)
-    res = await rollback_model_task(cfg, endpoint, to, reason or "rollback-model flow")
+    m = managed_endpoint(cfg, endpoint)
+    params = {"endpoint": m.name, "to": to, "config_path": config_path, "reason": reason}
+    forwarded = await on_endpoint_host(cfg, "rollback-model", m.endpoint, host, params, SwitchResult)
+    if forwarded is not None:
+        logger.info("rollback-model %s ran on host %s: ok=%s", m.name, m.endpoint.host, forwarded.ok)
+        return forwarded
+    res = await rollback_model_task(cfg, m.name, to, reason or "rollback-model flow")
     state = "OK" if res.ok else "FAILED"
     text = f"Model rollback on {res.endpoint}: {state} in {res.seconds:.1f} s, now {res.to_version}"
     blocks = [
@@ -33,4 +47,5 @@ async def rollback_model_flow(
     ]
     notify_task(cfg.alerts, text, blocks)
     logger.info("rollback-model %s: %s in %.2f s (to %s)", res.endpoint, state, res.seconds, res.to_version)
+    publish_if_part(host, res)
     return res

@@ -25,6 +25,8 @@ from pydantic import Field
 
 from llm_upkeep.clients import make_http_client
 from llm_upkeep.config import Config, load_config
+from llm_upkeep.fleet import runs_on_hosts
+from llm_upkeep.fleet_parts import render_hosts
 from llm_upkeep.health import HealthResult
 from llm_upkeep.redact import install_log_redaction
 from llm_upkeep.runbook.engine import (
@@ -37,6 +39,7 @@ from llm_upkeep.runbook.engine import (
 from llm_upkeep.runbook.fixes import FixContext
 from llm_upkeep.runbook.incident import Incident, RunbookResult, overall_status, render_report
 from llm_upkeep.runbook.rows import FixPlan
+from tasks.fleet import dispatching, publish_if_part, run_host_parts
 from tasks.runbook import (
     close_thread_task,
     observe_endpoint_task,
@@ -106,17 +109,26 @@ async def runbook(
     trigger: str = "manual",
     health_checks: list[dict] | None = None,
     endpoints: list[str] | None = None,
+    host: str | None = None,
 ) -> RunbookResult:
     """Diagnose, fix, verify, escalate. health_checks: daily health's checks (CheckResult.public()),
-    kept as evidence; endpoints: limit the run to these endpoint names."""
+    kept as evidence; endpoints: limit the run to these endpoint names; host: the fleet host this
+    part runs on (only its own endpoints). On a fleet, a run without host dispatches one part to
+    each host owning an endpoint concerned, so every fix runs on the endpoint's own host."""
     install_log_redaction()
     logger = get_run_logger()
     t0 = time.monotonic()
     result = RunbookResult(status="ok", dry_run=dry_run, trigger=trigger, started_at=datetime.now(UTC))
     cfg = load_config(config_path)
+    chosen = [e for e in cfg.endpoints if not endpoints or e.name in endpoints]
+    if host is None and dispatching(cfg) and runs_on_hosts(cfg.fleet, "runbook"):
+        return await _dispatch_runbook(cfg, result, chosen, t0, dict(
+            config_path=config_path, dry_run=dry_run, wait_for_approval=wait_for_approval, trigger=trigger,
+            health_checks=health_checks,
+        ))  # fmt: skip
     gpus_f = read_gpus_task.submit(cfg)
     async with make_http_client() as http:
-        eps = [e for e in cfg.endpoints if not endpoints or e.name in endpoints]
+        eps = [e for e in chosen if host is None or e.host == host]
         observations = await asyncio.gather(*[observe_endpoint_task(cfg, e, http) for e in eps])
         host = observe_host_task(cfg, gpus_f.result())
         incidents = build_incidents(cfg, list(observations), host, health_checks)
@@ -141,11 +153,39 @@ async def runbook(
     result.duration_s = round(time.monotonic() - t0, 3)
     publish_report_task(render_report(result), quote(result))
     logger.info("runbook: %s (%d incident(s), %.2f s)", result.status, len(done), result.duration_s)
+    publish_if_part(host, result)
+    return result
+
+
+async def _dispatch_runbook(cfg: Config, result: RunbookResult, chosen, t0: float, common: dict) -> RunbookResult:
+    """The central runbook of a fleet: one part per host owning a chosen endpoint, on that host."""
+    per_host: dict[str, dict] = {}
+    for e in chosen:
+        per_host.setdefault(e.host, {**{k: v for k, v in common.items() if v is not None}, "host": e.host,
+                                     "endpoints": []})["endpoints"].append(e.name)  # fmt: skip
+    parts = await run_host_parts(cfg, "runbook", per_host)
+    for part in parts:
+        sub = part.parse(RunbookResult)
+        if sub is not None:
+            result.incidents += sub.incidents
+    result.hosts = parts
+    result.status = overall_status(result.incidents, result.dry_run)
+    if any(not p.ran for p in parts):
+        result.status = "escalated"  # a host whose part did not run has unknown problems
+    result.duration_s = round(time.monotonic() - t0, 3)
+    publish_report_task(render_report(result) + "\n" + render_hosts(parts), quote(result))
+    get_run_logger().info("runbook (fleet): %s, %d incident(s); hosts %s", result.status, len(result.incidents),
+                          ", ".join(f"{p.host} {p.status}" for p in parts))  # fmt: skip
     return result
 
 
 async def chain_from_health(
-    health: HealthResult, config_path: str | None = None, *, wait_for_approval: bool = False
+    health: HealthResult,
+    config_path: str | None = None,
+    *,
+    wait_for_approval: bool = False,
+    endpoints: list[str] | None = None,
+    host: str | None = None,
 ) -> RunbookResult | None:
     """Run the runbook after a degraded daily health run (a subflow), with its checks as evidence.
     Risky fixes are escalated rather than holding the daily run for an approval by default."""
@@ -153,5 +193,5 @@ async def chain_from_health(
         return None
     return await runbook(
         config_path=config_path, trigger="daily-health", wait_for_approval=wait_for_approval,
-        health_checks=[c.public() for c in health.checks],
+        health_checks=[c.public() for c in health.checks], endpoints=endpoints, host=host,
     )  # fmt: skip

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from llm_upkeep.clients import make_http_client
 from llm_upkeep.config import load_config
+from llm_upkeep.fleet import checked_host
 from llm_upkeep.redact import install_log_redaction
 from llm_upkeep.restart import RestartOutcome
 from tasks.health import restart_server_task, verify_recovery_task
@@ -24,13 +25,16 @@ class RestartRunResult(BaseModel):
 
 @flow(name="scheduled-restart")
 async def scheduled_restart(
-    config_path: str | None = None, endpoints: list[str] | None = None
+    config_path: str | None = None, endpoints: list[str] | None = None, host: str | None = None
 ) -> RestartRunResult:
+    """host: on a fleet, restart only the endpoints of this host (the one the worker runs on)."""
     install_log_redaction()
     logger = get_run_logger()
     cfg = load_config(config_path)
+    host = checked_host(cfg, host)
     state_dir = str(cfg.state_path)
-    targets = [e for e in cfg.endpoints if not e.staging and (not endpoints or e.name in endpoints)]
+    targets = [e for e in cfg.endpoints if not e.staging and (not endpoints or e.name in endpoints)
+               and (host is None or e.host == host)]  # fmt: skip
     actions: list[RestartOutcome] = []
     async with make_http_client() as http:
         for ep in targets:

@@ -17,7 +17,7 @@ from llm_upkeep.backup.config import BackupConfig
 from llm_upkeep.bench.config import BenchmarkConfig
 from llm_upkeep.configbase import ConfigError, PositiveFloat, Section, resolve_secret
 from llm_upkeep.cost.config import CostConfig
-from llm_upkeep.fleet import FleetConfig
+from llm_upkeep.fleet_config import FleetConfig
 from llm_upkeep.liveness.config import LivenessConfig
 from llm_upkeep.models.config import ModelsConfig
 from llm_upkeep.prom.config import PrometheusConfig

@@ -1,99 +1,39 @@
-"""Running llm-upkeep across many GPU hosts.
+"""Running llm-upkeep across many GPU hosts: where every step of every flow runs.
 
-Split of work: HTTP probes run centrally (one view of every endpoint, from where users reach
-them); host-local steps (NVML, disk, log rotation, restarts, local backups) run on the host
-they concern, through a work queue per host in one process work pool, with one worker per
-host. This module plans both halves without Prefect: which endpoints and steps a daily-health
-run covers for a scope (:func:`plan_scope`), and which deployments the fleet needs on which
-queue (:func:`fleet_deployment_specs`), derived from prefect.yaml so schedules stay in one place.
+The placement model (:data:`PLACEMENTS`): each step of each flow says where it must run:
+``central`` (HTTP probes, benchmarks, registry and CVE checks, the fleet reports), ``endpoint-host``
+(a restart, a model switch, a rollback: on the host of the endpoint it acts on) or ``every-host``
+(NVML, disks, log rotation and server logs, sockets, firewall, files, local backup sets). The
+fleet's deployments are derived from it (:func:`fleet_deployment_specs`), so prefect.yaml still
+writes every schedule once, and a deployment whose flow cannot take what its placement needs is
+refused with the deployment and the parameter named, never run in the wrong place.
+
+Everything here is planning without Prefect; tasks/fleet.py dispatches host parts at run time.
 """
 
 from __future__ import annotations
 
-import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
-
-from llm_upkeep.configbase import ConfigError, Section
+from llm_upkeep.config import Config, EndpointConfig
+from llm_upkeep.configbase import ConfigError
+from llm_upkeep.fleet_config import (  # noqa: F401 - re-exported: the fleet's names in one place
+    ALL_HOST_STEPS,
+    HOST_ENV,
+    FleetConfig,
+    FleetHost,
+    HostStep,
+    current_host,
+    host_slug,
+)
 
 if TYPE_CHECKING:
-    from llm_upkeep.config import Config, EndpointConfig
     from llm_upkeep.deploy import DeploymentSpec
 
-HostStep = Literal["gpu", "disk", "logs", "restart", "backup"]
-ALL_HOST_STEPS: tuple[str, ...] = ("gpu", "disk", "logs", "restart", "backup")
 Scope = Literal["all", "central", "host"]
 SCOPES: tuple[str, ...] = ("all", "central", "host")
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
-
-
-def host_slug(name: str) -> str:
-    """A host name as it may appear in an artifact key (lowercase letters, digits, dashes)."""
-    return re.sub(r"-+", "-", re.sub(r"[^a-z0-9]", "-", name.lower())).strip("-") or "host"
-
-
-class FleetHost(Section):
-    name: str = Field(description="Host name, as endpoints name it in their `host` key.")
-    work_queue: str | None = Field(
-        default=None, description="Work queue of this host's worker (default: host-<name>)."
-    )
-    labels: list[str] = Field(
-        default_factory=list, description="Tags added to this host's deployments and runs (e.g. 'h100')."
-    )
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError("must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit")
-        return v
-
-    @property
-    def queue(self) -> str:
-        return self.work_queue or f"host-{self.name}"
-
-
-class FleetConfig(Section):
-    work_pool: str = Field(default="llm-upkeep", description="Process work pool every fleet deployment uses.")
-    central_queue: str = Field(
-        default="central", description="Queue of the central worker (HTTP probes, reviews, benchmarks)."
-    )
-    hosts: list[FleetHost] = Field(
-        default_factory=list, description="GPU hosts, each with its own queue and worker (empty: one host)."
-    )
-    host_local_steps: list[HostStep] = Field(
-        default_factory=lambda: list(ALL_HOST_STEPS),
-        description="Steps that run on the host they concern: gpu (NVML), disk, logs (rotation), "
-        "restart, backup (local files). The rest run centrally.",
-    )
-
-    @model_validator(mode="after")
-    def _unique(self) -> FleetConfig:
-        names = [h.name for h in self.hosts]
-        queues = [h.queue for h in self.hosts] + [self.central_queue]
-        for what, items in (("host name", names), ("work queue", queues)):
-            dup = sorted({x for x in items if items.count(x) > 1})
-            if dup:
-                raise ValueError(f"duplicate {what} {dup[0]!r}")
-        return self
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.hosts)
-
-    def host(self, name: str) -> FleetHost:
-        for h in self.hosts:
-            if h.name == name:
-                return h
-        known = ", ".join(h.name for h in self.hosts) or "none"
-        raise ConfigError(f"no fleet host named {name!r} (known: {known})", key="fleet.hosts")
-
-    def is_local(self, step: str) -> bool:
-        return step in self.host_local_steps
 
 
 def check_fleet(cfg: Config) -> None:
@@ -166,87 +106,258 @@ def plan_scope(cfg: Config, scope: str = "all", host: str | None = None) -> Scop
     )  # fmt: skip
 
 
-# ---------------------------------------------------------------- deployments of a fleet
+
+# ---------------------------------------------------------------- the placement model
+
+Where = Literal["central", "endpoint-host", "every-host"]
+WHERE: tuple[str, ...] = ("central", "endpoint-host", "every-host")
 
 
 @dataclass(frozen=True)
-class Route:
-    """How one prefect.yaml deployment is placed in a fleet.
+class Step:
+    """One step of a flow and where it runs. kind: the [fleet].host_local_steps entry that can
+    move it to the central worker (e.g. disk for shared storage); None: it never moves."""
 
-    steps: host-local steps it performs; it runs per host when any of them is host-local.
-    keep_central: a central copy remains next to the per-host ones.
-    central / per_host: parameters the copies get (only those the flow takes; `required` ones
-    must be taken, or the fleet set-up is refused instead of running the wrong thing).
-    """
-
-    steps: tuple[str, ...]
-    keep_central: bool = False
-    central: tuple[tuple[str, Any], ...] = ()
-    per_host: tuple[str, ...] = ()
-    required: tuple[str, ...] = ()
+    what: str
+    where: Where
+    kind: str | None = None
 
 
-ROUTES: dict[str, Route] = {
-    "daily-health": Route(
-        steps=("gpu", "disk", "logs", "restart"),
-        keep_central=True,
-        central=(("scope", "central"),),
-        per_host=("scope", "host"),
-        required=("scope", "host"),
+# How a flow's steps become deployments on a fleet:
+#   central      one deployment on the central queue.
+#   per-host     a copy per host with prefect.yaml's schedule; no central copy.
+#   coordinated  the central copy keeps the schedule (and triggers) and dispatches its host parts
+#                to per-host copies (no schedule of their own), collecting their results with a
+#                deadline into one fleet report.
+#   forwarded    the central copy (run by hand) forwards the whole run to the copy on the host
+#                of the endpoint it acts on, and waits for its result.
+Mode = Literal["central", "per-host", "coordinated", "forwarded"]
+
+
+@dataclass(frozen=True)
+class FlowPlacement:
+    mode: Mode
+    steps: tuple[Step, ...]
+    central_params: dict[str, Any] = field(default_factory=dict)
+    host_params: tuple[str, ...] = ()
+
+
+_HOST = ("scope", "host")
+PLACEMENTS: dict[str, FlowPlacement] = {
+    "daily-health": FlowPlacement(
+        "coordinated",
+        (
+            Step("HTTP probes of every endpoint (TTFT, tokens/s, errors)", "central"),
+            Step("GPU memory and temperature (NVML)", "every-host", "gpu"),
+            Step("disk usage of health.disk_paths", "every-host", "disk"),
+            Step("log rotation of logs.dirs", "every-host", "logs"),
+            Step("guarded restart and its recovery probe", "endpoint-host", "restart"),
+            Step("runbook chained on a degraded host part (its own endpoints)", "endpoint-host", "restart"),
+            Step("fleet report: one row per host, a missing host alerted", "central"),
+        ),
+        {"scope": "central"},
+        _HOST,
+    ),
+    "scheduled-restart": FlowPlacement(
+        "per-host", (Step("off-peak restart of the host's own endpoints", "endpoint-host", "restart"),),
+        host_params=("host",),
     ),  # fmt: skip
-    "gpu-sampling": Route(steps=("gpu",), per_host=("host",)),
-    # Reads this host's server logs, its GPU samples (state_dir) and its driver through NVML.
-    "weekly-review": Route(steps=("logs", "gpu"), per_host=("host",)),
-    "scheduled-restart": Route(steps=("restart",), per_host=("endpoints",)),
-    "monthly-backup": Route(steps=("backup",), per_host=("host",)),
+    "weekly-benchmark": FlowPlacement(
+        "central", (Step("benchmark over HTTP, comparison with the baseline, Slack", "central"),)
+    ),
+    "security-audit": FlowPlacement(
+        "coordinated",
+        (
+            Step("exposure of every endpoint, server versions against known CVEs", "central"),
+            Step("listening sockets and firewall rules", "every-host"),
+            Step("file permissions of models, configs, secrets", "every-host"),
+            Step("access logs", "every-host"),
+            Step("fleet report: one section set per host, a missing host alerted", "central"),
+        ),
+        {"scope": "central"},
+        _HOST,
+    ),
+    "cost-review": FlowPlacement(
+        "coordinated",
+        (
+            Step("GPU energy from this host's NVML samples", "every-host", "gpu"),
+            Step("tokens served, hosting, hardware, cloud price comparison", "central"),
+            Step("fleet report: energy per host, a missing host alerted", "central"),
+        ),
+        {"scope": "central"},
+        _HOST,
+    ),
+    "weekly-review": FlowPlacement(
+        "coordinated",
+        (
+            Step("error logs of this host's servers", "every-host", "logs"),
+            Step("GPU temperatures from this host's samples, driver drift (NVML)", "every-host", "gpu"),
+            Step("trends from this host's history (memory, TTFT, temperatures)", "every-host"),
+            Step("model updates in the registries", "central"),
+            Step("fleet report: one row per host, a missing host alerted", "central"),
+        ),
+        {"scope": "central"},
+        _HOST,
+    ),
+    "gpu-sampling": FlowPlacement(
+        "per-host", (Step("NVML reading into this host's history", "every-host", "gpu"),), host_params=("host",)
+    ),
+    "monthly-backup": FlowPlacement(
+        "per-host",
+        (Step("backup of this host's sets into its own snapshot namespace; its retention", "every-host",
+              "backup"),),
+        host_params=("host",),
+    ),  # fmt: skip
+    "restore-drill": FlowPlacement(
+        "per-host",
+        (Step("restore a sample of this host's latest snapshot and compare with its sources", "every-host",
+              "backup"),),
+        host_params=("host",),
+    ),  # fmt: skip
+    "runbook": FlowPlacement(
+        "coordinated",
+        (
+            Step("dispatch to the hosts of the endpoints concerned, collect their incidents", "central"),
+            Step("observe, diagnose, fix (restart, re-pull, log reads), verify", "endpoint-host", "restart"),
+        ),
+        {},
+        ("host",),
+    ),
+    "evaluate-model": FlowPlacement(
+        "forwarded",
+        (Step("pull, verify, benchmark on staging, approval, switch, probe, rollback", "endpoint-host",
+              "restart"),),
+        host_params=("host",),
+    ),  # fmt: skip
+    "rollback-model": FlowPlacement(
+        "forwarded",
+        (Step("swap the active version back, restart, probe", "endpoint-host", "restart"),),
+        host_params=("host",),
+    ),
 }
+
+
+def placement(name: str) -> FlowPlacement:
+    """A deployment without an entry runs centrally (a new flow is central until it says otherwise)."""
+    return PLACEMENTS.get(name) or FlowPlacement("central", (Step("every step", "central"),))
+
+
+def effective_where(fleet: FleetConfig, step: Step) -> str:
+    """A host-local step whose kind is left out of host_local_steps runs centrally."""
+    if step.where != "central" and step.kind is not None and not fleet.is_local(step.kind):
+        return "central"
+    return step.where
+
+
+def runs_on_hosts(fleet: FleetConfig, name: str) -> bool:
+    """Whether deployment `name` has per-host copies on this fleet."""
+    if not fleet.enabled:
+        return False
+    p = placement(name)
+    return p.mode != "central" and any(effective_where(fleet, s) != "central" for s in p.steps)
+
+
+def checked_host(cfg: Config, host: str | None) -> str | None:
+    """A flow's host parameter, validated: a known fleet host, and the one this worker serves.
+
+    A run meant for host B that reaches host A's worker (a queue named twice, a copied unit
+    file) is refused rather than reading or restarting A's servers under B's name."""
+    if host is None:
+        return None
+    if cfg.fleet.enabled:
+        cfg.fleet.host(host)
+    here = current_host()
+    if here is not None and here != host:
+        raise ConfigError(f"this run is for host {host!r} but this worker serves host {here!r} "
+                          f"(${HOST_ENV}); check the work queues in [[fleet.hosts]]", key="host")  # fmt: skip
+    return host
+
+
+def this_host(cfg: Config, explicit: str | None = None) -> str | None:
+    """The host a command acts for: --host, else the worker's $LLM_UPKEEP_HOST, else the fleet
+    host named like this machine (short hostname); None on a single host."""
+    if explicit:
+        if cfg.fleet.enabled:
+            cfg.fleet.host(explicit)
+        return explicit
+    if current_host():
+        return current_host()
+    if cfg.fleet.enabled:
+        import socket
+
+        me = socket.gethostname().split(".")[0]
+        for h in cfg.fleet.hosts:
+            if h.name == me:
+                return me
+    return None
 
 
 def host_deployment_name(name: str, host: str) -> str:
     return f"{name}-{host}"
 
 
+def endpoints_of(cfg: Config, host: str) -> list[EndpointConfig]:
+    return [e for e in cfg.endpoints if e.host == host]
+
+
 def fleet_deployment_specs(
     specs: list[DeploymentSpec], cfg: Config, flow_params: dict[str, set[str]]
 ) -> list[DeploymentSpec]:
-    """prefect.yaml's deployments placed on the fleet's pool and queues.
+    """prefect.yaml's deployments placed on the fleet's pool and queues, as PLACEMENTS says.
 
     flow_params: deployment name -> parameter names its flow takes (read by the caller, which
-    imports the flows), so this stays a pure function.
+    imports the flows), so this stays a pure function. A deployment that must have per-host copies
+    whose flow lacks a parameter they need is refused, naming both.
     """
     check_fleet(cfg)
     fleet = cfg.fleet
     out: list[DeploymentSpec] = []
     for spec in specs:
-        takes = flow_params.get(spec.name, set())
-        route = ROUTES.get(spec.name)
-        per_host = route is not None and fleet.enabled and any(fleet.is_local(x) for x in route.steps)
-        if route is not None and per_host:
-            lacking = [p for p in route.required if p not in takes]
-            if lacking:
-                raise ConfigError(
-                    f"deployment {spec.name!r} must run per host, but its flow takes no {lacking} parameter",
-                    key="fleet.host_local_steps",
-                )
-        if not per_host or route.keep_central:
+        place = placement(spec.name)
+        per_host = runs_on_hosts(fleet, spec.name)
+        if per_host:
+            takes = flow_params.get(spec.name, set())
+            needed = list(place.host_params) + [k for k in place.central_params if k not in place.host_params]
+            for p in needed:
+                if p not in takes:
+                    raise ConfigError(
+                        f"deployment {spec.name!r} runs {place.mode} on the fleet's hosts, but its flow "
+                        f"({spec.entrypoint}) takes no {p!r} parameter: it would run in the wrong place",
+                        key=f"deployments.{spec.name}",
+                    )  # fmt: skip
+        if not per_host or place.mode in ("coordinated", "forwarded"):
             central = spec.model_copy(deep=True)
             if per_host:
-                central.parameters.update({k: v for k, v in route.central if k in takes})
+                central.parameters.update(place.central_params)
             central.work_pool = _pool(spec, fleet.work_pool, fleet.central_queue)
             out.append(central)
         if not per_host:
             continue
         for h in fleet.hosts:
-            mine = [e.name for e in cfg.endpoints if e.host == h.name]
-            values = {"scope": "host", "host": h.name, "endpoints": mine}
+            values = {"scope": "host", "host": h.name}
             copy = spec.model_copy(deep=True)
             copy.name = host_deployment_name(spec.name, h.name)
-            copy.parameters.update({k: values[k] for k in route.per_host if k in takes})
+            copy.parameters.update({k: values[k] for k in place.host_params})
             copy.tags = [*spec.tags, f"host:{h.name}", *h.labels]
             copy.description = f"{spec.description or spec.name} (on host {h.name})"
             copy.work_pool = _pool(spec, fleet.work_pool, h.queue)
+            if place.mode != "per-host":
+                # Dispatched by the central copy: a schedule or trigger here would run it twice.
+                copy.schedules = []
+                extra = copy.__pydantic_extra__ or {}
+                extra.pop("triggers", None)
             out.append(copy)
     return out
+
+
+def placement_table(cfg: Config | None = None) -> list[dict[str, str]]:
+    """Rows of docs/operations.md's "where each step runs" table (tested against the docs)."""
+    fleet = cfg.fleet if cfg is not None else FleetConfig()
+    rows = []
+    for name, p in PLACEMENTS.items():
+        for s in p.steps:
+            rows.append({"deployment": name, "mode": p.mode, "step": s.what, "where": effective_where(fleet, s)})
+    return rows
 
 
 def _pool(spec: DeploymentSpec, pool: str, queue: str):

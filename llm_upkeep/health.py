@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from llm_upkeep.alerts import Delivery, runbook_hint
 from llm_upkeep.checks import CheckResult, Status, overall_status
 from llm_upkeep.config import Config, HealthConfig
+from llm_upkeep.fleet_parts import HostPart
 from llm_upkeep.probe import ProbeResult
 from llm_upkeep.restart import RestartOutcome
 from llm_upkeep.servermetrics.leak import restart_reason as leak_restart_reason
@@ -146,6 +147,9 @@ class HealthResult(BaseModel):
     duration_s: float = Field(default=0.0, description="Wall time of the run.")
     error: str | None = Field(default=None, description="Why the run failed, when it did.")
     runbook_status: str | None = Field(default=None, description="Status of the chained runbook run, if any.")
+    hosts: list[HostPart] = Field(
+        default_factory=list, description="Fleet: each host's part of this run (missing ones included)."
+    )
 
     def to_json(self) -> dict[str, Any]:
         return {

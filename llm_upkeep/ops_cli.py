@@ -90,7 +90,7 @@ def cmd_worker(args) -> int:
     from llm_upkeep.config import ENV_CONFIG, load_config
     from llm_upkeep.configbase import ConfigError
     from llm_upkeep.deploy import PROJECT_ENV, project_dir
-    from llm_upkeep.fleet import worker_command
+    from llm_upkeep.fleet import HOST_ENV, worker_command
 
     _quiet_prefect_defaults()
     cfg = load_config(args.config)
@@ -113,10 +113,13 @@ def cmd_worker(args) -> int:
     env[PROJECT_ENV] = str(project_dir(args.project_dir))
     if cfg.source:
         env[ENV_CONFIG] = os.path.abspath(cfg.source)
+    env.pop(HOST_ENV, None)
+    if args.host:
+        env[HOST_ENV] = args.host  # every flow run of this worker knows which host it is on
     cmd = worker_command(pool, queue, name, args.limit)
     print(f"llm-upkeep worker: {' '.join(cmd[2:])}", file=sys.stderr, flush=True)
     if args.dry_run:
-        emit_json({"command": cmd, "pool": pool, "queue": queue})
+        emit_json({"command": cmd, "pool": pool, "queue": queue, "host": env.get(HOST_ENV)})
         return EXIT_OK
     # exec: systemd's stop signal and the exit status go straight to Prefect's worker.
     os.execvpe(cmd[0], cmd, env)

@@ -110,15 +110,17 @@ def commit_snapshot_task(
 
 @task(name="prune-snapshots", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=[30],
       retry_condition_fn=retry_if_retryable)  # fmt: skip
-def prune_task(cfg: BackupConfig, state_dir: str) -> PruneResult:
-    return prune(cfg, state_dir, take_lock=False)  # the flow holds the lock
+def prune_task(cfg: BackupConfig, state_dir: str, host: str | None = None) -> PruneResult:
+    return prune(cfg, state_dir, take_lock=False, host=host)  # the flow holds the lock
 
 
 @task(name="restore-drill", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[10, 60],
       retry_condition_fn=retry_if_retryable)  # fmt: skip
-def run_restore_drill_task(cfg: BackupConfig, snapshot: str, sample_files: int | None) -> DrillResult:
+def run_restore_drill_task(
+    cfg: BackupConfig, snapshot: str, sample_files: int | None, host: str | None = None
+) -> DrillResult:
     progress = _ArtifactProgress("restore-drill-progress", "Restoring the drill sample")
-    return run_restore_drill(cfg, snapshot=snapshot, sample_files=sample_files, on_progress=progress)
+    return run_restore_drill(cfg, snapshot=snapshot, sample_files=sample_files, on_progress=progress, host=host)
 
 
 @task(name="publish-backup-report", cache_policy=NO_CACHE)

@@ -70,11 +70,13 @@ def record_review_history_task(state_dir: str, checks: list[CheckResult], run_id
 
 
 @task(name="publish-weekly-report", cache_policy=NO_CACHE)
-def publish_weekly_report_task(markdown: str, tables: dict[str, list[dict]]) -> None:
-    create_markdown_artifact(key="weekly-review-report", markdown=markdown, description="Weekly LLM review")
+def publish_weekly_report_task(markdown: str, tables: dict[str, list[dict]], key_suffix: str = "") -> None:
+    """key_suffix: a fleet host's part publishes under its own keys, next to the fleet report."""
+    create_markdown_artifact(key=f"weekly-review-report{key_suffix}", markdown=markdown,
+                             description="Weekly LLM review")  # fmt: skip
     for key, rows in tables.items():
         create_table_artifact(
-            key=key, table=rows, description=f"Weekly review: {key.removeprefix('weekly-review-')}"
+            key=f"{key}{key_suffix}", table=rows, description=f"Weekly review: {key.removeprefix('weekly-review-')}"
         )
 
 
@@ -89,5 +91,5 @@ def collect_gpu_snapshot_task() -> GpuSnapshot:
 
 
 @task(name="record-gpu-samples", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)
-def record_gpu_samples_task(state_dir: str, snapshot: GpuSnapshot) -> GpuSamplingResult:
-    return record_samples(Path(state_dir), snapshot)
+def record_gpu_samples_task(state_dir: str, snapshot: GpuSnapshot, host: str = "local") -> GpuSamplingResult:
+    return record_samples(Path(state_dir), snapshot, host=host)

@@ -13,8 +13,11 @@ from llm_upkeep.configbase import ConfigError
 from llm_upkeep.deploy import load_deployments, project_dir, read_document, render_document
 from llm_upkeep.fleet import (
     ALL_HOST_STEPS,
+    PLACEMENTS,
+    WHERE,
     fleet_deployment_specs,
     host_slug,
+    placement_table,
     plan_scope,
     worker_command,
 )
@@ -125,11 +128,21 @@ def test_artifact_keys_stay_valid_for_any_host_name():
 
 # ---------------------------------------------------------------- deployments of a fleet
 
-DAILY = {"config_path", "allow_restart", "scope", "host"}
-PARAMS = {
-    "daily-health": DAILY,
-    "scheduled-restart": {"config_path", "endpoints"},
-    "gpu-sampling": {"config_path"},
+# Where each deployment of prefect.yaml runs on a fleet, written out here independently of
+# PLACEMENTS, so a change to the model that moves a flow shows up as a failing test.
+EXPECTED_MODE = {
+    "daily-health": "coordinated",
+    "scheduled-restart": "per-host",
+    "weekly-benchmark": "central",
+    "security-audit": "coordinated",
+    "cost-review": "coordinated",
+    "weekly-review": "coordinated",
+    "gpu-sampling": "per-host",
+    "monthly-backup": "per-host",
+    "restore-drill": "per-host",
+    "runbook": "coordinated",
+    "evaluate-model": "forwarded",
+    "rollback-model": "forwarded",
 }
 
 
@@ -137,64 +150,142 @@ def specs():
     return load_deployments(project_dir())
 
 
-def test_fleet_splits_daily_health_and_places_host_work_on_host_queues():
+@pytest.fixture(scope="module")
+def real_params():
+    """Parameter names of every flow in prefect.yaml, as `llm-upkeep deploy` reads them."""
+    from llm_upkeep.deploy import flow_parameters, import_flow
+
+    root = project_dir()
+    return {s.name: set(flow_parameters(import_flow(s, root))) for s in specs()}
+
+
+def test_every_deployment_of_prefect_yaml_declares_its_placement():
+    assert {s.name for s in specs()} == set(PLACEMENTS) == set(EXPECTED_MODE)
+    assert {n: p.mode for n, p in PLACEMENTS.items()} == EXPECTED_MODE
+    for name, p in PLACEMENTS.items():
+        assert p.steps and all(s.where in WHERE for s in p.steps), name
+        if p.mode != "central":
+            assert any(s.where != "central" for s in p.steps), name
+            assert "host" in p.host_params, name
+
+
+def test_two_hosts_place_every_deployment_of_prefect_yaml_as_the_model_says(real_params):
     cfg = fleet_config()
-    out = {s.name: s for s in fleet_deployment_specs(specs(), cfg, PARAMS)}
-    central = out["daily-health"]
-    assert central.parameters == {"scope": "central"}
-    assert (central.work_pool.name, central.work_pool.work_queue_name) == ("llm-upkeep", "central")
-    a = out["daily-health-gpu-a"]
-    assert a.parameters == {"scope": "host", "host": "gpu-a"}
-    assert a.work_pool.work_queue_name == "host-gpu-a"
-    assert "host:gpu-a" in a.tags and "h100" in a.tags
-    assert [s.cron for s in a.schedules] == [
-        s.cron for s in central.schedules
-    ]  # one schedule, from prefect.yaml
-    assert out["daily-health-gpu-b"].work_pool.work_queue_name == "q-b"
-    # Restarts happen only on the host, each for its own endpoints; no central copy.
-    assert "scheduled-restart" not in out
-    assert out["scheduled-restart-gpu-a"].parameters == {"endpoints": ["a1", "a2"]}
-    assert out["scheduled-restart-gpu-b"].parameters == {"endpoints": ["b1"]}
+    out = {s.name: s for s in fleet_deployment_specs(specs(), cfg, real_params)}
+    hosts = {"gpu-a": "host-gpu-a", "gpu-b": "q-b"}
+    expected_names = set()
+    for spec in specs():
+        mode = EXPECTED_MODE[spec.name]
+        copies = {h: out.get(f"{spec.name}-{h}") for h in hosts}
+        central = out.get(spec.name)
+        if mode == "central":
+            assert central is not None and all(c is None for c in copies.values()), spec.name
+            assert central.work_pool.work_queue_name == "central"
+            assert central.parameters == spec.parameters and central.schedules == spec.schedules
+            expected_names.add(spec.name)
+            continue
+        for h, queue in hosts.items():
+            c = copies[h]
+            assert c is not None, f"{spec.name}-{h} missing"
+            assert (c.work_pool.name, c.work_pool.work_queue_name) == ("llm-upkeep", queue), c.name
+            assert c.parameters["host"] == h and f"host:{h}" in c.tags, c.name
+            if "scope" in PLACEMENTS[spec.name].host_params:
+                assert c.parameters["scope"] == "host"
+            expected_names.add(c.name)
+        if mode == "per-host":
+            assert central is None, spec.name
+            for c in copies.values():  # the host copies run on prefect.yaml's own schedule
+                assert c.schedules == spec.schedules, c.name
+        else:
+            assert central is not None and central.work_pool.work_queue_name == "central", spec.name
+            assert central.schedules == spec.schedules
+            assert central.parameters == {**spec.parameters, **PLACEMENTS[spec.name].central_params}
+            for c in copies.values():  # dispatched by the central copy: never on a schedule or trigger
+                assert c.schedules == [] and "triggers" not in c.to_yaml(), c.name
+            expected_names.add(spec.name)
+    assert set(out) == expected_names
+    # The runbook's automation stays on the central copy, which dispatches to the hosts.
+    assert out["runbook"].to_yaml()["triggers"][0]["name"] == "runbook-after-daily-health-failure"
+    assert out["daily-health"].parameters == {"scope": "central"}
+    assert out["daily-health-gpu-a"].parameters == {"scope": "host", "host": "gpu-a"}
+    assert "h100" in out["daily-health-gpu-a"].tags
     assert out["scheduled-restart-gpu-b"].schedules[0].active is False  # inactive stays inactive
-    # NVML sampling is host-local; every other deployment runs centrally.
-    assert {"gpu-sampling-gpu-a", "gpu-sampling-gpu-b"} <= set(out) and "gpu-sampling" not in out
-    assert {"weekly-review-gpu-a", "weekly-review-gpu-b"} <= set(out) and "weekly-review" not in out
-    for s in specs():
-        if s.name not in (
-            "daily-health",
-            "scheduled-restart",
-            "gpu-sampling",
-            "monthly-backup",
-            "weekly-review",
-        ):
-            assert out[s.name].work_pool.work_queue_name == "central", s.name
 
 
-def test_without_hosts_every_deployment_stays_as_written():
+def test_a_step_kept_central_by_host_local_steps_keeps_its_flow_central(real_params):
+    cfg = fleet_config(host_local_steps=["disk", "logs", "restart", "backup"])  # no "gpu"
+    out = {s.name for s in fleet_deployment_specs(specs(), cfg, real_params)}
+    assert "gpu-sampling" in out and "gpu-sampling-gpu-a" not in out
+    assert "cost-review-gpu-a" not in out  # only its energy was host-local
+    assert "weekly-review-gpu-a" in out  # its logs still are
+
+
+def test_without_hosts_every_deployment_stays_as_written(real_params):
     cfg = parse_config({}, None)
-    out = fleet_deployment_specs(specs(), cfg, PARAMS)
+    out = fleet_deployment_specs(specs(), cfg, real_params)
     assert [s.name for s in out] == [s.name for s in specs()]
     assert all(s.parameters == o.parameters for s, o in zip(specs(), out, strict=True))
 
 
-def test_flow_without_scope_parameter_is_refused_not_run_wrongly():
-    params = dict(PARAMS, **{"daily-health": {"config_path", "allow_restart"}})
-    with pytest.raises(ConfigError, match=r"'daily-health' must run per host.*\['scope', 'host'\]"):
+@pytest.mark.parametrize("name, missing", [("daily-health", "scope"), ("gpu-sampling", "host"),
+                                            ("rollback-model", "host")])  # fmt: skip
+def test_flow_lacking_a_needed_parameter_is_refused_naming_deployment_and_parameter(real_params, name, missing):
+    params = dict(real_params, **{name: real_params[name] - {missing}})
+    with pytest.raises(ConfigError) as e:
         fleet_deployment_specs(specs(), fleet_config(), params)
+    assert f"deployment {name!r}" in str(e.value) and f"no {missing!r} parameter" in str(e.value)
+
+
+OLD_FLOW = """
+from prefect import flow
+
+
+@flow(name="gpu-sampling")
+def gpu_sampling(config_path: str | None = None):
+    return None
+"""
+
+
+def test_llm_upkeep_deploy_refuses_a_fleet_deployment_whose_flow_lacks_the_parameter(tmp_path, capsys):
+    """The CLI path a user takes: the refusal comes before any server is contacted."""
+    import shutil
+
+    import tomli_w
+
+    proj = tmp_path / "proj"
+    shutil.copytree(project_dir() / "flows", proj / "flows")  # the other flows, as a checkout has them
+    (proj / "legacy_flows").mkdir()
+    (proj / "legacy_flows" / "old_sampling.py").write_text(OLD_FLOW)
+    text = (project_dir() / "prefect.yaml").read_text()
+    text = text.replace("flows/gpu_sampling.py:gpu_sampling", "legacy_flows/old_sampling.py:gpu_sampling")
+    (proj / "prefect.yaml").write_text(text)
+    cfg = tmp_path / "fleet.toml"
+    cfg.write_text(tomli_w.dumps({"fleet": {"hosts": [{"name": "gpu-a"}, {"name": "gpu-b"}]}}))
+    rc = main(["deploy", "--config", str(cfg), "--project-dir", str(proj)])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "deployment 'gpu-sampling'" in err and "no 'host' parameter" in err, err
+
+
+def test_placement_table_names_every_step_once():
+    rows = placement_table()
+    assert {r["deployment"] for r in rows} == set(PLACEMENTS)
+    assert {r["where"] for r in rows} == set(WHERE)
 
 
 def test_endpoint_on_an_unlisted_host_is_refused():
     cfg = fleet_config()
     cfg.endpoints[2].host = "gpu-c"
     with pytest.raises(ConfigError, match="host 'gpu-c', which is not in") as e:
-        fleet_deployment_specs(specs(), cfg, PARAMS)
+        fleet_deployment_specs(specs(), cfg, {})
     assert e.value.key == "endpoints[2].host"
 
 
 def test_rendered_prefect_yaml_keeps_pull_steps_and_sets_the_pool():
     root = project_dir()
     doc = read_document(root)
-    out = render_document(doc, fleet_deployment_specs(specs(), fleet_config(), PARAMS), pool="other")
+    params = {name: {"scope", "host", "config_path"} for name in PLACEMENTS}
+    out = render_document(doc, fleet_deployment_specs(specs(), fleet_config(), params), pool="other")
     assert out["pull"] == doc["pull"]
     assert "definitions" not in out  # anchors resolved into each deployment
     assert {d["work_pool"]["name"] for d in out["deployments"]} == {"other"}

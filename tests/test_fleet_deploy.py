@@ -12,7 +12,7 @@ import httpx
 import pytest
 import tomli_w
 
-from llm_upkeep.deploy import flow_parameters, import_flow, load_deployments, project_dir
+from llm_upkeep.deploy import load_deployments, project_dir
 
 pytestmark = pytest.mark.prefect
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,8 +88,8 @@ def test_deploy_without_a_server_says_so(tmp_path):
 
 
 def test_fleet_deploy_puts_host_work_on_host_queues(api_url, tmp_path):
-    daily = next(s for s in load_deployments(project_dir()) if s.name == "daily-health")
-    assert {"scope", "host"} <= set(flow_parameters(import_flow(daily, project_dir())))
+    specs = {s.name: s for s in load_deployments(project_dir())}
+    daily, sampling = specs["daily-health"], specs["gpu-sampling"]
     cfg = tmp_path / "fleet.toml"
     cfg.write_text(
         tomli_w.dumps(
@@ -123,7 +123,12 @@ def test_fleet_deploy_puts_host_work_on_host_queues(api_url, tmp_path):
         d = found[f"daily-health-{h}"]
         assert d["work_queue_name"] == f"host-{h}"
         assert d["parameters"] == {"scope": "host", "host": h}
-        assert d["schedules"][0]["schedule"]["cron"] == daily.schedules[0].cron
+        assert d["schedules"] == []  # dispatched by the central run, never on its own schedule
+        s = found[f"gpu-sampling-{h}"]
+        assert (s["work_queue_name"], s["parameters"]) == (f"host-{h}", {"host": h})
+        assert s["schedules"][0]["schedule"]["cron"] == sampling.schedules[0].cron  # one schedule, prefect.yaml's
+    assert found["daily-health"]["schedules"][0]["schedule"]["cron"] == daily.schedules[0].cron
+    assert "gpu-sampling" not in found  # NVML exists only on the hosts
     queues = {q["name"] for q in get(api_url, "/work_pools/fleet-test/queues/filter")}
     assert {"central", "host-gpu-a", "host-gpu-b"} <= queues
 

@@ -82,6 +82,13 @@ def _load(args: argparse.Namespace):
     return cfg
 
 
+def _host(args: argparse.Namespace, cfg) -> str | None:
+    """The snapshot namespace a command acts on: --host, else this host's (see fleet.this_host)."""
+    from llm_upkeep.fleet import this_host
+
+    return this_host(cfg, getattr(args, "host", None))
+
+
 def _fail(args: argparse.Namespace, exc: BackupError) -> int:
     print(f"llm-upkeep backup: {exc.kind}: {exc}", file=sys.stderr)
     if args.json:
@@ -114,7 +121,7 @@ def handle_run(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     with _progress_bars() as bar:
-        result = run_backup(cfg.backup, cfg.state_path, on_progress=bar)
+        result = run_backup(cfg.backup, cfg.state_path, on_progress=bar, host=_host(args, cfg))
     for s in result.skipped:
         log.warning("skipped %s: %s", s.path, s.reason)
     if args.json:
@@ -133,10 +140,10 @@ def handle_run(args: argparse.Namespace) -> int:
 @_guard
 def handle_list(args: argparse.Namespace) -> int:
     from llm_upkeep.backup.retention import list_snapshots
-    from llm_upkeep.backup.snapshot import open_store
+    from llm_upkeep.backup.snapshot import ALL_NAMESPACES, open_store
 
     cfg = _load(args)
-    snaps = list_snapshots(open_store(cfg.backup))
+    snaps = list_snapshots(open_store(cfg.backup), ALL_NAMESPACES if args.all_hosts else _host(args, cfg))
     if args.json:
         _emit([s.model_dump(mode="json") for s in snaps])
     else:
@@ -158,7 +165,7 @@ def handle_verify(args: argparse.Namespace) -> int:
 
     cfg = _load(args)
     store = open_store(cfg.backup)
-    sid = resolve_snapshot(store, args.snapshot)
+    sid = resolve_snapshot(store, args.snapshot, _host(args, cfg))
     with _progress_bars() as bar:
         res = verify_snapshot(
             store, sid, deep=args.deep or args.sample is not None, sample=args.sample, on_progress=bar
@@ -184,8 +191,9 @@ def handle_restore(args: argparse.Namespace) -> int:
     store = open_store(cfg.backup)
     with _progress_bars() as bar:
         res = restore_snapshot(
-            store, args.snapshot, args.to, patterns=args.path, force=args.force, on_progress=bar
-        )
+            store, args.snapshot, args.to, patterns=args.path, force=args.force, on_progress=bar,
+            host=_host(args, cfg),
+        )  # fmt: skip
     if args.json:
         _emit(res.model_dump(mode="json"))
     else:
@@ -204,7 +212,7 @@ def handle_prune(args: argparse.Namespace) -> int:
     from llm_upkeep.backup.retention import prune
 
     cfg = _load(args)
-    res = prune(cfg.backup, cfg.state_path, dry_run=args.dry_run)
+    res = prune(cfg.backup, cfg.state_path, dry_run=args.dry_run, host=_host(args, cfg))
     if args.json:
         _emit(res.model_dump(mode="json"))
     else:
@@ -222,6 +230,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--config", metavar="F", help="config file (else $LLM_UPKEEP_CONFIG, else ./llm-upkeep.toml)"
     )
+    p.add_argument(
+        "--host", metavar="NAME", help="fleet host whose snapshot namespace to use (default: this host's)"
+    )
     p.add_argument("--json", action="store_true", help="print exactly one JSON document on stdout")
 
 
@@ -237,6 +248,7 @@ def add_backup_commands(subparsers: Any) -> None:
     p.set_defaults(func=handle_run)
 
     p = sub.add_parser("list", help="list snapshots, oldest first")
+    p.add_argument("--all-hosts", action="store_true", help="every host's snapshots, not only this host's")
     _common(p)
     p.set_defaults(func=handle_list)
 

@@ -22,8 +22,33 @@ def new_snapshot_id(now: float | None = None) -> str:
     return f"{stamp}.{int(t * 1000) % 1000:03d}Z-{secrets.token_hex(3)}"
 
 
+# A snapshot reference: the id, prefixed in a fleet by the namespace of the host that made it
+# ("gpu-01/20261128T030000.123Z-a1b2c3"); every host's snapshots, and their retention, live in
+# their own namespace (snapshots/<host>/<id>.json), while the content-addressed objects are shared.
+SNAPSHOT_REF = re.compile(
+    r"^(?:(?P<ns>[A-Za-z0-9][A-Za-z0-9._-]{0,62})/)?(?P<id>\d{8}T\d{6}\.\d{3}Z-[0-9a-f]{6})$"
+)
+
+
+def split_ref(ref: str) -> tuple[str | None, str]:
+    """(namespace or None, bare id) of a valid reference; ValueError otherwise."""
+    m = SNAPSHOT_REF.match(ref)
+    if not m:
+        raise ValueError(f"{ref!r} is not a snapshot reference")
+    return m.group("ns"), m.group("id")
+
+
+def snapshot_ref(namespace: str | None, snapshot_id: str) -> str:
+    return f"{namespace}/{snapshot_id}" if namespace else snapshot_id
+
+
+def namespace_of(ref: str) -> str | None:
+    return split_ref(ref)[0]
+
+
 def snapshot_created(snapshot_id: str) -> datetime:
-    return datetime.strptime(snapshot_id[:19], "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
+    bare = split_ref(snapshot_id)[1] if SNAPSHOT_REF.match(snapshot_id) else snapshot_id
+    return datetime.strptime(bare[:19], "%Y%m%dT%H%M%S.%f").replace(tzinfo=UTC)
 
 
 def utcnow() -> datetime:

@@ -31,12 +31,14 @@ from llm_upkeep.backup.globs import GlobSet
 from llm_upkeep.backup.models import (
     SHA256_HEX,
     SNAPSHOT_ID,
+    SNAPSHOT_REF,
     DrillResult,
     FileEntry,
     Manifest,
     Problem,
     RestoreResult,
     SymlinkEntry,
+    snapshot_ref,
 )
 from llm_upkeep.backup.snapshot import (
     PROGRESS_EVERY_S,
@@ -63,17 +65,21 @@ def unsafe_path_reason(p: str) -> str | None:
     return None
 
 
-def resolve_snapshot(store: S3Store, ident: str) -> str:
-    """'latest' or a snapshot id (validated, so it can never address another key)."""
+def resolve_snapshot(store: S3Store, ident: str, host: str | None = None) -> str:
+    """'latest' (of `host`'s namespace; None: the single-host one), a snapshot id (in `host`'s
+    namespace) or a full reference 'host/id'; validated, so it can never address another key."""
     if ident == "latest":
-        ids = remote_snapshot_ids(store)
+        ids = remote_snapshot_ids(store, host)
         if not ids:
-            raise BackupError("not_found", f"no snapshots in {store.describe()}")
+            where = f" of host {host}" if host else ""
+            raise BackupError("not_found", f"no snapshots{where} in {store.describe()}")
         return ids[-1]
-    if not SNAPSHOT_ID.match(ident):
+    if SNAPSHOT_ID.match(ident):
+        return snapshot_ref(host, ident)
+    if not SNAPSHOT_REF.match(ident):
         raise BackupError(
             "bad_snapshot_id",
-            f"{ident!r} is not a snapshot id (like 20261128T030000.000Z-a1b2c3) or 'latest'",
+            f"{ident!r} is not a snapshot id (like 20261128T030000.000Z-a1b2c3, or HOST/ID) or 'latest'",
         )
     return ident
 
@@ -431,8 +437,9 @@ def restore_snapshot(
     patterns: list[str] | None = None,
     force: bool = False,
     on_progress: ProgressFn | None = None,
+    host: str | None = None,
 ) -> RestoreResult:
-    sid = resolve_snapshot(store, snapshot)
+    sid = resolve_snapshot(store, snapshot, host)
     manifest = load_manifest(store, sid)
     sel = GlobSet(patterns or [])
     files = [f for f in manifest.files if not sel or _selected(sel, f.path)]
@@ -457,11 +464,13 @@ def run_restore_drill(
     sample_files: int | None = None,
     seed: int | None = None,
     on_progress: ProgressFn | None = None,
+    host: str | None = None,
 ) -> DrillResult:
-    """Restore a random sample into a temporary directory and compare with the sources."""
+    """Restore a random sample into a temporary directory and compare with the sources (this
+    host's: `host` picks its namespace, so a drill never compares another host's files)."""
     t0 = time.monotonic()
     store = open_store(cfg)
-    sid = resolve_snapshot(store, snapshot)
+    sid = resolve_snapshot(store, snapshot, host)
     manifest = load_manifest(store, sid)
     k = sample_files or cfg.drill_sample_files
     budget = cfg.drill_max_mib * 1024 * 1024

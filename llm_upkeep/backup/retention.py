@@ -12,8 +12,9 @@ import os
 
 from llm_upkeep.backup.config import BackupConfig
 from llm_upkeep.backup.leases import LocalLock, begin_prune_marker, list_leases
-from llm_upkeep.backup.models import SNAPSHOT_ID, PruneResult, SnapshotInfo, snapshot_created
+from llm_upkeep.backup.models import SNAPSHOT_REF, PruneResult, SnapshotInfo, snapshot_created
 from llm_upkeep.backup.snapshot import (
+    ALL_NAMESPACES,
     lock_path,
     open_store,
     remote_index,
@@ -26,11 +27,12 @@ from llm_upkeep.backup.store import OBJECTS, S3Store
 log = logging.getLogger("llm_upkeep.backup")
 
 
-def list_snapshots(store: S3Store) -> list[SnapshotInfo]:
-    """Oldest first. Counts come from each manifest's metadata (one HeadObject per snapshot)."""
+def list_snapshots(store: S3Store, namespace: str | None = ALL_NAMESPACES) -> list[SnapshotInfo]:
+    """Oldest first, of one host's namespace or of all. Counts come from each manifest's metadata
+    (one HeadObject per snapshot)."""
     out: list[SnapshotInfo] = []
-    for sid in remote_snapshot_ids(store):
-        if not SNAPSHOT_ID.match(sid):
+    for sid in remote_snapshot_ids(store, namespace):
+        if not SNAPSHOT_REF.match(sid):
             continue
         h = store.head(store.snapshot_rel(sid)) or {}
         meta = h.get("Metadata", {})
@@ -41,9 +43,18 @@ def list_snapshots(store: S3Store) -> list[SnapshotInfo]:
 
 
 def prune(
-    cfg: BackupConfig, state_dir: str | os.PathLike, *, dry_run: bool = False, take_lock: bool = True
+    cfg: BackupConfig,
+    state_dir: str | os.PathLike,
+    *,
+    dry_run: bool = False,
+    take_lock: bool = True,
+    host: str | None = None,
 ) -> PruneResult:
-    """Apply keep_snapshots. ``take_lock=False`` when the caller (the monthly flow) already holds it."""
+    """Apply keep_snapshots to one namespace (a fleet host's, or None: the single host's).
+    ``take_lock=False`` when the caller (the monthly flow) already holds it.
+
+    Only that namespace's snapshots are counted and deleted; the sweep of objects reads every
+    namespace's manifests, so no host's prune removes an object another host's snapshot names."""
     store = open_store(cfg)
     sdir = state_path(state_dir)
     lock = LocalLock(lock_path(sdir), "prune")
@@ -53,15 +64,15 @@ def prune(
         store.check_bucket()
         index = remote_index(sdir, cfg)
         try:
-            return _prune(store, index, cfg, dry_run)
+            return _prune(store, index, cfg, dry_run, host)
         finally:
             index.close()
     finally:
         lock.release()
 
 
-def _prune(store: S3Store, index, cfg: BackupConfig, dry_run: bool) -> PruneResult:
-    ids = [i for i in remote_snapshot_ids(store) if SNAPSHOT_ID.match(i)]
+def _prune(store: S3Store, index, cfg: BackupConfig, dry_run: bool, host: str | None) -> PruneResult:
+    ids = remote_snapshot_ids(store, host)
     keep = ids[-cfg.keep_snapshots :]
     drop = [i for i in ids if i not in keep]
     res = PruneResult(
@@ -80,7 +91,8 @@ def _prune(store: S3Store, index, cfg: BackupConfig, dry_run: bool) -> PruneResu
             res.sweep_skipped = f"a backup holds a live lease ({live[0].rel}); objects would not be swept"
             return res
         sync_index(store, index, strict=True)
-        referenced = index.referenced(only=keep)
+        others = index.snapshot_ids() - set(ids)  # other hosts' snapshots protect their objects too
+        referenced = index.referenced(only=[*keep, *others])
         for o in store.list(OBJECTS):
             if o["rel"][len(OBJECTS) :] not in referenced:
                 res.deleted_objects += 1

@@ -26,12 +26,15 @@ from llm_upkeep.backup.leases import LocalLock, RemoteLease, begin_backup_lease
 from llm_upkeep.backup.localdb import HashCache, RemoteIndex, hash_cache_path
 from llm_upkeep.backup.models import (
     FORMAT,
+    SNAPSHOT_REF,
     BackupResult,
     Manifest,
     ObjRec,
     SkippedEntry,
     SnapshotStats,
+    namespace_of,
     new_snapshot_id,
+    snapshot_ref,
     utcnow,
 )
 from llm_upkeep.backup.sources import Root, Skipped, SourceFile, SourceSymlink, walk_sets
@@ -229,13 +232,23 @@ def load_manifest(store: S3Store, snapshot_id: str) -> Manifest:
         ) from None
 
 
-def remote_snapshot_ids(store: S3Store) -> list[str]:
+ALL_NAMESPACES = "*"  # never a host name
+
+
+def remote_snapshot_ids(store: S3Store, namespace: str | None = ALL_NAMESPACES) -> list[str]:
+    """References of the snapshots the store holds, oldest first within a namespace: every host's
+    (the default: what protects objects from a sweep), or one namespace's (None: the single-host
+    namespace, snapshots/<id>.json)."""
     ids = []
     for o in store.list(SNAPSHOTS):
         name = o["rel"][len(SNAPSHOTS) :]
-        if name.endswith(".json") and "/" not in name:
-            ids.append(name[: -len(".json")])
-    return sorted(ids)
+        if name.endswith(".json") and name.count("/") <= 1:
+            ref = name[: -len(".json")]
+            if SNAPSHOT_REF.match(ref) or "/" not in ref:
+                ids.append(ref)
+    if namespace != ALL_NAMESPACES:
+        ids = [i for i in ids if SNAPSHOT_REF.match(i) and namespace_of(i) == namespace]
+    return sorted(ids, key=lambda r: (r.rpartition("/")[2], r))
 
 
 def sync_index(store: S3Store, index: RemoteIndex, *, strict: bool = False) -> list[str]:
@@ -584,20 +597,23 @@ def run_backup(
     on_progress: ProgressFn | None = None,
     on_uploaded: Callable[[str], None] | None = None,
     snapshot_id: str | None = None,
+    host: str | None = None,
 ) -> BackupResult:
-    """One complete backup under the local lock and a remote lease (what ``backup run`` does)."""
+    """One complete backup under the local lock and a remote lease (what ``backup run`` does).
+    host: the fleet host's namespace the snapshot goes into (None: the single-host namespace)."""
     if not cfg.sets:
         raise BackupError("not_configured", "no [[backup.sets]] configured: nothing to back up")
     t0 = time.monotonic()
     created = utcnow()
     store = open_store(cfg)
     sdir = state_path(state_dir)
-    sid = snapshot_id or new_snapshot_id()
+    bare = snapshot_id or new_snapshot_id()
+    sid = snapshot_ref(host, bare)
     with LocalLock(lock_path(sdir), "backup"):
         store.check_bucket()
         index = remote_index(sdir, cfg)
         try:
-            lease = begin_backup_lease(store, sid, cfg.lease_ttl_hours * 3600, cfg.prune_wait_s)
+            lease = begin_backup_lease(store, bare, cfg.lease_ttl_hours * 3600, cfg.prune_wait_s)
             try:
                 scan = scan_sources(cfg, sdir, on_progress)
                 outcome = upload_missing(store, index, cfg, scan, lease, on_progress, on_uploaded)

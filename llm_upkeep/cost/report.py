@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from llm_upkeep.cost.review import CostReview
+from llm_upkeep.fleet_parts import render_hosts
 
 
 def _m(x: float | None, cur: str) -> str:
@@ -64,6 +65,8 @@ def render_report(r: CostReview) -> str:
         lines.append("")
     if r.plot_path:
         lines += [f"Daily cost and tokens: [{r.plot_path}](file://{r.plot_path})", ""]
+    if r.hosts:
+        lines += [render_hosts(r.hosts, "Hosts (energy parts)")]
     if r.notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in r.notes]
     return "\n".join(lines) + "\n"

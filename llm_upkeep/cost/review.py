@@ -25,6 +25,7 @@ from llm_upkeep.cost.config import CostConfig
 from llm_upkeep.cost.energy import GpuEnergy, gpu_energy
 from llm_upkeep.cost.tokens import TokenCount, count_tokens
 from llm_upkeep.datafiles import load_table
+from llm_upkeep.fleet_parts import HostPart
 
 SHIPPED = "cloud_prices.json"
 
@@ -119,6 +120,9 @@ class CostReview(BaseModel):
     price_table: str = Field(default="", description="Price table used and its date.")
     plot_path: str | None = Field(default=None, description="PNG of daily cost and tokens.")
     notes: list[str] = Field(default_factory=list, description="Assumptions, gaps, stale data.")
+    hosts: list[HostPart] = Field(
+        default_factory=list, description="Fleet: each host's energy part (missing ones included)."
+    )
 
     def to_json(self) -> dict:
         d = self.model_dump(mode="json")

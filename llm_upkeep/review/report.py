@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from llm_upkeep.alerts import Delivery
 from llm_upkeep.checks import SEVERITY, CheckResult, Status
+from llm_upkeep.fleet_parts import HostPart
 from llm_upkeep.redact import redact
 from llm_upkeep.review.driver import DriverReview
 from llm_upkeep.review.errors import CLASS_LABELS, ErrorReview
@@ -70,6 +71,9 @@ class WeeklyReviewResult(BaseModel):
     alerts: list[Delivery] = Field(default_factory=list, description="Slack summary delivery.")
     started_at: datetime = Field(default_factory=lambda: datetime.now(UTC), description="Start (UTC).")
     duration_s: float = Field(default=0.0, description="Wall time of the run.")
+    hosts: list[HostPart] = Field(
+        default_factory=list, description="Fleet: each host's part (logs, temperatures, driver), missing ones included."
+    )
 
     @property
     def checks(self) -> list[CheckResult]:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from llm_upkeep.alerts import Delivery, post_to_slack
 from llm_upkeep.config import AlertsConfig
+from llm_upkeep.fleet_parts import HostPart
 from llm_upkeep.redact import redact
 from llm_upkeep.runbook.fixes import FixResult
 from llm_upkeep.runbook.rows import Diagnosis, FixPlan
@@ -91,6 +92,9 @@ class RunbookResult(BaseModel):
     started_at: datetime = Field(default_factory=lambda: datetime.now(UTC), description="Start (UTC).")
     duration_s: float = Field(default=0.0, description="Wall time of the run.")
     error: str | None = Field(default=None, description="Why the run failed, when it did.")
+    hosts: list[HostPart] = Field(
+        default_factory=list, description="Fleet: each host's part of this run (missing ones included)."
+    )
 
     def to_json(self) -> dict[str, Any]:
         return {"flow": self.flow, "status": self.status, "incidents": [i.public() for i in self.incidents]}

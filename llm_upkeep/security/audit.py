@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from llm_upkeep.alerts import Delivery
 from llm_upkeep.config import Config
+from llm_upkeep.fleet_parts import HostPart
 from llm_upkeep.redact import redact
 from llm_upkeep.security import accesslog, cves, exposure, files, firewall
 from llm_upkeep.security.exposure import EndpointExposure
@@ -43,6 +44,9 @@ class AuditResult(BaseModel):
     started_at: datetime = Field(default_factory=lambda: datetime.now(UTC), description="When it started.")
     duration_s: float = Field(default=0.0, description="Wall time of the audit.")
     alerts: list[Delivery] = Field(default_factory=list, description="Slack deliveries.")
+    hosts: list[HostPart] = Field(
+        default_factory=list, description="Fleet: each host's part (sockets, firewall, files, access logs)."
+    )
 
     def counts(self) -> dict[str, int]:
         c = {s: 0 for s in ("critical", "high", "medium", "low")}

@@ -165,6 +165,9 @@ PLACEMENTS: dict[str, FlowPlacement] = {
     "weekly-benchmark": FlowPlacement(
         "central", (Step("benchmark over HTTP, comparison with the baseline, Slack", "central"),)
     ),
+    "liveness": FlowPlacement(
+        "central", (Step("one-token generation per endpoint over HTTP, down/resolved alerts", "central"),)
+    ),
     "security-audit": FlowPlacement(
         "coordinated",
         (

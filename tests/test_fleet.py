@@ -134,6 +134,7 @@ EXPECTED_MODE = {
     "daily-health": "coordinated",
     "scheduled-restart": "per-host",
     "weekly-benchmark": "central",
+    "liveness": "central",
     "security-audit": "coordinated",
     "cost-review": "coordinated",
     "weekly-review": "coordinated",

@@ -132,12 +132,30 @@ class Suppressor:
             tmp.replace(self.path)
 
 
+def slack_escape(text: str) -> str:
+    """Slack's three control characters as entities: a server's error body quoted in an alert
+    must not post <!channel> or a disguised <url|link> (our own messages use neither)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _escape_blocks(node: object) -> object:
+    """Every mrkdwn text of a Block Kit tree escaped (plain_text is never parsed by Slack)."""
+    if isinstance(node, list):
+        return [_escape_blocks(x) for x in node]
+    if isinstance(node, dict):
+        if node.get("type") == "mrkdwn" and isinstance(node.get("text"), str):
+            return {**node, "text": slack_escape(node["text"])}
+        return {k: _escape_blocks(v) for k, v in node.items()}
+    return node
+
+
 def post_to_slack(
     cfg: AlertsConfig, text: str, blocks: list[dict] | None = None, *, thread_ts: str | None = None
 ) -> Delivery:
     """One Slack API call with its own timeout; failure is returned, not raised."""
     if not cfg.slack_enabled:
         return Delivery(status="disabled")
+    text, blocks = slack_escape(text), _escape_blocks(blocks) if blocks else blocks  # type: ignore[assignment]
     try:
         if cfg.slack_webhook_url_env:
             from slack_sdk.webhook import WebhookClient

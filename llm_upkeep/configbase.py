@@ -46,3 +46,33 @@ def resolve_secret(env_name: str | None, *, key: str, required: bool = True) -> 
         return None
     register_secret(value)
     return value
+
+
+SECRET_ENV_VARS = ("PREFECT_API_KEY", "PREFECT_API_AUTH_STRING", "PREFECT_SERVER_API_AUTH_STRING")
+"""Secrets llm-upkeep never reads itself but whose values must not reach a log either."""
+
+
+def register_config_secrets(model: BaseModel) -> None:
+    """Register every secret the config names (fields ending in ``_env``), before any is read.
+
+    Why at load time: a value registered only when read is unknown to a process that never
+    reads it (a flow that does not alert still logs a traceback holding the Slack URL).
+    """
+    names: list[str] = list(SECRET_ENV_VARS)
+    stack: list[object] = [model]
+    while stack:
+        obj = stack.pop()
+        if isinstance(obj, BaseModel):
+            for field, value in obj:
+                if field.endswith("_env") and isinstance(value, str):
+                    names.append(value)
+                elif field.endswith("_env") and isinstance(value, list):
+                    names.extend(v for v in value if isinstance(v, str))
+                else:
+                    stack.append(value)
+        elif isinstance(obj, list | tuple):
+            stack.extend(obj)
+        elif isinstance(obj, dict):
+            stack.extend(obj.values())
+    for n in names:
+        register_secret(os.environ.get(n))

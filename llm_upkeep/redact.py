@@ -56,7 +56,29 @@ class RedactingFilter(logging.Filter):
         red = redact(msg)
         if red != msg:
             record.msg, record.args = red, None
+        # A traceback carries exception text and, with rich or Prefect's handlers, locals: format
+        # it here once, redacted; handlers print exc_text instead of formatting exc_info again.
+        if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+            try:
+                record.exc_text = _FORMATTER.formatException(record.exc_info)
+            except Exception:  # noqa: BLE001 - an odd exception must not kill logging
+                record.exc_text = f"{record.exc_info[0].__name__}: (traceback unavailable)"
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
+
+
+_FORMATTER = logging.Formatter()
+
+
+def _redacting_excepthook(exc_type, exc, tb) -> None:  # type: ignore[no-untyped-def]
+    """An uncaught exception's traceback goes to stderr redacted, like any log line."""
+    import sys
+    import traceback
+
+    sys.stderr.write(redact("".join(traceback.format_exception(exc_type, exc, tb))))
 
 
 _installed = False
@@ -71,4 +93,8 @@ def install_log_redaction() -> None:
         lg.addFilter(filt)
         for h in lg.handlers:
             h.addFilter(filt)
+    import sys
+
+    if sys.excepthook is sys.__excepthook__:
+        sys.excepthook = _redacting_excepthook
     _installed = True

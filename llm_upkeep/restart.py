@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from llm_upkeep.childenv import child_env
 from llm_upkeep.config import RestartConfig
 from llm_upkeep.redact import redact
 
@@ -118,7 +119,9 @@ def restart_server(
         else:
             t0 = time.monotonic()
             try:
-                proc = subprocess.run(cmd, capture_output=True, text=True, timeout=cfg.timeout_s, check=False)
+                proc = subprocess.run(
+                    cmd, capture_output=True, text=True, timeout=cfg.timeout_s, check=False, env=child_env()
+                )
                 out.returncode = proc.returncode
                 out.output_tail = redact("\n".join((proc.stdout + proc.stderr).splitlines()[-20:]))
                 out.decision = "executed" if proc.returncode == 0 else "failed"

@@ -105,6 +105,9 @@ def write_env_var(env_file: Path, var: str, value: str) -> str | None:
     """Set var=value in the env file, keeping every other line; returns the previous value."""
     if "\n" in value or '"' in value:
         raise ActiveError(f"{value!r}: a path with a newline or a quote cannot go in an env file")
+    if any(c in value for c in "$`\\"):
+        # inside double quotes a shell that sources the file would run $(...) and `...`
+        raise ActiveError(f"{value!r}: a path with $, a backtick or a backslash cannot go in an env file")
     previous = read_env_var(env_file, var)
     try:
         lines = env_file.read_text(encoding="utf-8").splitlines()
@@ -126,12 +129,15 @@ def write_env_var(env_file: Path, var: str, value: str) -> str | None:
     env_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = env_file.with_name(f".{env_file.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        mode = os.stat(env_file).st_mode & 0o7777 if os.path.exists(env_file) else 0o600
+        # Created with its final mode before a byte is written: the file may hold secrets, and a
+        # temp file made with the default umask was readable by others until the chmod.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode & 0o600)
+        with open(fd, "w", encoding="utf-8") as f:
+            os.fchmod(fd, mode)
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
-        if os.path.exists(env_file):
-            os.chmod(tmp, os.stat(env_file).st_mode & 0o7777)
         if read_env_var(tmp, var) != value:
             raise ActiveError(f"{tmp}: {var} does not read back as {value!r}")
         os.replace(tmp, env_file)

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, Field
 
+from llm_upkeep.childenv import child_env
 from llm_upkeep.clients import LLMError, OllamaClient
 from llm_upkeep.clients.errors import short_detail
 from llm_upkeep.config import Config, EndpointConfig
@@ -163,7 +164,8 @@ def _run_hook(ctx: FixContext, plan: FixPlan) -> FixResult:
     t0 = time.monotonic()
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=ctx.cfg.runbook.hook_timeout_s, check=False
+            cmd, capture_output=True, text=True, timeout=ctx.cfg.runbook.hook_timeout_s, check=False,
+            env=child_env(),
         )
     except subprocess.TimeoutExpired:
         return FixResult(

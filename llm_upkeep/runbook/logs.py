@@ -17,6 +17,7 @@ from datetime import datetime
 
 import psutil
 
+from llm_upkeep.childenv import child_env
 from llm_upkeep.redact import redact
 from llm_upkeep.runbook.config import RunbookLogSource
 
@@ -88,7 +89,7 @@ def tail_file(path: str, n: int) -> list[str]:
 def tail_command(cmd: list[str], n: int, timeout_s: float) -> list[str]:
     """Last n lines of a command's output; a failure is raised as OSError with a readable message."""
     try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
+        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False, env=child_env())
     except subprocess.TimeoutExpired:
         raise OSError(f"timed out after {timeout_s:g} s") from None
     if proc.returncode != 0 and not proc.stdout:

@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError, field_validator
 
 from llm_upkeep.backup.config import BackupConfig
 from llm_upkeep.bench.config import BenchmarkConfig
-from llm_upkeep.configbase import ConfigError, PositiveFloat, Section, resolve_secret
+from llm_upkeep.configbase import ConfigError, PositiveFloat, Section, register_config_secrets, resolve_secret
 from llm_upkeep.cost.config import CostConfig
 from llm_upkeep.fleet_config import FleetConfig
 from llm_upkeep.liveness.config import LivenessConfig
@@ -305,6 +305,10 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
         data = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=p) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start})", file=p) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=p) from None
-    return parse_config(data, source=str(p))
+    cfg = parse_config(data, source=str(p))
+    register_config_secrets(cfg)  # before anything reads one: every secret it names is masked
+    return cfg

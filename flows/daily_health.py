@@ -20,6 +20,7 @@ from llm_upkeep.fleet_parts import part_checks, prefix_checks, render_hosts
 from llm_upkeep.health import HealthResult, check_probe, plan_restarts, render_report
 from llm_upkeep.logrotate import check_rotation
 from llm_upkeep.noconfig import nothing_checked
+from llm_upkeep.notices import cleared_checks, resolved
 from llm_upkeep.redact import install_log_redaction
 from llm_upkeep.telemetry import check_gpus
 from tasks.fleet import dispatching, publish_if_part, run_host_parts
@@ -34,6 +35,7 @@ from tasks.health import (
     send_alert_task,
     verify_recovery_task,
 )
+from tasks.notify import send_notice_task
 from tasks.prom import export_metrics_task
 from tasks.servermetrics import judge_server_metrics_task, read_server_metrics_task
 
@@ -137,6 +139,9 @@ async def daily_health(
         result.alerts.append(delivery)
         if delivery.status == "failed":
             logger.error("Slack alert was not delivered: %s", delivery.error)
+    cleared = cleared_checks(state_dir, f"daily-health{plan.key_suffix}", checks)
+    if cleared and cfg.alerts.enabled:  # a failing check cleared: say so once
+        result.alerts.append(send_notice_task(cfg.alerts, *resolved(cleared, "daily health"), "success"))
     result.duration_s = round(time.monotonic() - t0, 3)
     if cfg.prometheus.enabled:
         export_metrics_task(cfg.prometheus, state_dir, "daily_health", plan.host or "local", checks, snapshot,

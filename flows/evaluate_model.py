@@ -139,6 +139,12 @@ async def evaluate_model(
             form = ApprovalInput.with_initial_data(
                 description=approval_description(r), approve=False, note=""
             )
+            from llm_upkeep.notices import approval_waiting
+            from tasks.notify import flow_run_ui_link, send_notice_task
+
+            title, text, blocks = approval_waiting(candidate, m.name, flow_run_ui_link(run_id),
+                                                   cfg.models.approval_timeout_s)  # fmt: skip
+            r.approval_notice = send_notice_task(cfg.alerts, title, text, blocks, "warning").model_dump()
             try:
                 answer = await pause_flow_run(
                     wait_for_input=form, timeout=int(cfg.models.approval_timeout_s),

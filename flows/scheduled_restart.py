@@ -9,18 +9,22 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
+from llm_upkeep.alerts import Delivery
 from llm_upkeep.clients import make_http_client
 from llm_upkeep.config import load_config
 from llm_upkeep.fleet import checked_host
+from llm_upkeep.notices import restart_failed
 from llm_upkeep.redact import install_log_redaction
 from llm_upkeep.restart import RestartOutcome
 from tasks.health import restart_server_task, verify_recovery_task
+from tasks.notify import send_notice_task
 
 
 class RestartRunResult(BaseModel):
     flow: str = Field(default="scheduled-restart", description="Flow name.")
     status: str = Field(description="ok when every restart recovered or was a dry run; degraded otherwise.")
     actions: list[RestartOutcome] = Field(default_factory=list, description="One outcome per endpoint.")
+    alert: Delivery | None = Field(default=None, description="The failure notice, when a restart failed.")
 
 
 @flow(name="scheduled-restart")
@@ -47,4 +51,8 @@ async def scheduled_restart(
             logger.info("restart %s: %s recovered=%s", ep.name, out.decision, out.recovered)
             actions.append(out)
     bad = any(a.decision in ("failed", "over_budget") or a.recovered is False for a in actions)
-    return RestartRunResult(status="degraded" if bad else "ok", actions=actions)
+    result = RestartRunResult(status="degraded" if bad else "ok", actions=actions)
+    notice = restart_failed(actions)
+    if notice is not None:
+        result.alert = send_notice_task(cfg.alerts, *notice, "failure")
+    return result

@@ -20,7 +20,7 @@ from prefect.artifacts import acreate_progress_artifact, aupdate_progress_artifa
 from prefect.cache_policies import INPUTS, NO_CACHE, RUN_ID, TASK_SOURCE
 from prefect.transactions import get_transaction
 
-from llm_upkeep.alerts import Delivery, post_to_slack
+from llm_upkeep.alerts import Delivery
 from llm_upkeep.clients import LLMError, make_http_client
 from llm_upkeep.config import AlertsConfig, Config, EndpointConfig
 from llm_upkeep.models.endpoints import managed_endpoint
@@ -168,4 +168,6 @@ async def rollback_model_task(cfg: Config, endpoint: str | None, to: str | None,
 
 @task(name="notify-model-outcome", cache_policy=NO_CACHE)
 def notify_task(cfg: AlertsConfig, text: str, blocks: list[dict]) -> Delivery:
-    return post_to_slack(cfg, text, blocks)
+    from llm_upkeep.notify import deliver  # Slack and every Apprise URL
+
+    return deliver(cfg, text.split(":", 1)[0], text, blocks, kind="info")

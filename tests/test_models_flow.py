@@ -65,6 +65,10 @@ def test_manual_approval_through_the_api_promotes(prefect_harness, ollama_lab, s
     md = artifact("model-evaluation-prod", approver.flow_run_id)
     assert md is not None and "Candidate `llama3:8b-v2` on staging `staging`" in md.data
     assert any("PROMOTED" in m.get("text", "") for m in slack.messages)
+    # the pause was announced first, with the run's page in the UI
+    waiting = [m.get("text", "") for m in slack.messages if "waits for approval" in m.get("text", "")]
+    assert len(waiting) == 1 and f"/runs/flow-run/{approver.flow_run_id}" in waiting[0]
+    assert r.approval_notice["status"] == "sent"
 
 
 def test_denied_approval_is_a_clean_rejection(prefect_harness, ollama_lab, slack):

@@ -301,6 +301,9 @@ class EvaluationResult(BaseModel):
     switch: SwitchResult | None = Field(default=None, description="The promotion (and its probe).")
     rollback: SwitchResult | None = Field(default=None, description="The automatic rollback, if any.")
     slack: dict[str, Any] | None = Field(default=None, description="Slack delivery.")
+    approval_notice: dict[str, Any] | None = Field(
+        default=None, description="Delivery of the 'waiting for approval' notice (Slack/Apprise), when paused."
+    )
     seconds: float = Field(default=0.0, description="Wall time.")
     detail: str = Field(default="", description="What happened, in one line.")
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from llm_upkeep.childenv import child_env
 from llm_upkeep.redact import redact
 
 JOURNALCTL = "journalctl"
@@ -144,7 +145,9 @@ def read_journal(
                           journalctl=journalctl, last=last)  # fmt: skip
     out = JournalRead(command=cmd)
     try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=child_env()
+        )
     except OSError as exc:
         out.error = f"cannot run {journalctl}: {exc.strerror or exc}"
         return out

@@ -65,7 +65,7 @@ class HostileServer:
 
         self._srv = Server(("127.0.0.1", 0), Handler)
         self.port = self._srv.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = self.endpoint_url = f"http://127.0.0.1:{self.port}"
         threading.Thread(target=self._srv.serve_forever, daemon=True).start()
 
     def close(self) -> None:
@@ -106,3 +106,52 @@ def trickle(send: Callable[[bytes], bool], lines: Iterator[bytes], every_s: floa
 
 
 HUNDRED_MB = 100 * 1024 * 1024
+
+
+class SlowProxy:
+    """TCP proxy to ``127.0.0.1:upstream_port`` that holds every chunk of every answer for
+    ``delay_s`` before passing it on: a store that answers each request just inside the
+    client's read timeout."""
+
+    def __init__(self, upstream_port: int, delay_s: float):
+        self.delay_s = delay_s
+        self._lsock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._lsock.getsockname()[1]
+        self.url = self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self._upstream = upstream_port
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._lsock.accept()
+            except OSError:
+                return
+            try:
+                up = socket.create_connection(("127.0.0.1", self._upstream))
+            except OSError:
+                client.close()
+                continue
+            threading.Thread(target=self._pump, args=(client, up, 0.0), daemon=True).start()
+            threading.Thread(target=self._pump, args=(up, client, self.delay_s), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket, delay_s: float) -> None:
+        try:
+            while data := src.recv(65536):
+                if delay_s:
+                    time.sleep(delay_s)
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self._closed = True
+        self._lsock.close()

@@ -126,7 +126,24 @@ class BackupConfig(Section):
         default=60.0, description="Longest silence tolerated while reading an S3 response, in seconds."
     )
     max_attempts: int = Field(
-        default=5, ge=1, le=20, description="Attempts per S3 request (botocore 'standard' retry mode)."
+        default=5,
+        ge=1,
+        le=20,
+        description="Requests per S3 operation in all, the first one included (botocore 'standard' retry mode, "
+        "passed as its total_max_attempts: botocore's own max_attempts counts retries only).",
+    )
+    min_throughput_kib_s: float = Field(
+        default=64.0,
+        ge=0,
+        description="Slowest acceptable backup: its S3 work must end within slow_grace_s plus the bytes "
+        "to upload at this rate (KiB/s), checked before every request; past it the run stops with "
+        "'too_slow' (a store answering each request just inside read_timeout_s otherwise stretches "
+        "a small backup to many minutes). 0: no limit.",
+    )
+    slow_grace_s: PositiveFloat = Field(
+        default=300.0,
+        description="Seconds of S3 work a backup may spend beyond its bytes at min_throughput_kib_s "
+        "(listing, HEAD requests, the lease, the manifest).",
     )
     lease_ttl_hours: PositiveFloat = Field(
         default=24.0,

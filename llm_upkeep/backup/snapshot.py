@@ -319,6 +319,8 @@ def upload_missing(
     for hf in scan.files:
         by_sha.setdefault(hf.digest.sha256, []).append(hf)
 
+    if cfg.min_throughput_kib_s > 0:
+        store.set_budget(cfg.slow_grace_s)
     sync_index(store, index)
     referenced = index.referenced()
     known = index.records(by_sha)
@@ -326,6 +328,9 @@ def upload_missing(
         if sha in referenced and sha in known:
             out.records[sha] = known[sha]
     candidates = [sha for sha in by_sha if sha not in out.records]
+    if store.deadline is not None:  # plus every byte that may need sending, at the slowest rate
+        need = sum(by_sha[s][0].digest.size for s in candidates)
+        store.deadline += need / (cfg.min_throughput_kib_s * 1024)
     to_upload: list[str] = []
     to_head: list[str] = []
     if len(candidates) <= HEAD_LIMIT:
@@ -610,15 +615,19 @@ def run_backup(
     bare = snapshot_id or new_snapshot_id()
     sid = snapshot_ref(host, bare)
     with LocalLock(lock_path(sdir), "backup"):
+        if cfg.min_throughput_kib_s > 0:
+            store.set_budget(cfg.slow_grace_s + cfg.prune_wait_s)
         store.check_bucket()
         index = remote_index(sdir, cfg)
         try:
             lease = begin_backup_lease(store, bare, cfg.lease_ttl_hours * 3600, cfg.prune_wait_s)
             try:
+                store.set_budget(None)  # hashing is local work; upload_missing sets the S3 budget
                 scan = scan_sources(cfg, sdir, on_progress)
                 outcome = upload_missing(store, index, cfg, scan, lease, on_progress, on_uploaded)
                 result = commit_snapshot(store, index, scan, outcome, sid, created, lease)
             finally:
+                store.set_budget(None)  # cleanup is sent even after a too_slow stop
                 lease.release()
         finally:
             index.close()

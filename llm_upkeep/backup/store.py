@@ -14,10 +14,12 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import botocore.auth
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import (
@@ -123,6 +125,26 @@ def compare_record(
     return None
 
 
+PY_SIGV4 = "llm-upkeep-s3v4"
+"""Our name for botocore's pure-Python S3 SigV4 signer (see _python_signer)."""
+botocore.auth.AUTH_TYPE_MAPS.setdefault(PY_SIGV4, botocore.auth.S3SigV4Auth)
+
+
+def _python_signer(signature_version: Any = None, **_: Any) -> str | None:
+    """Sign S3 requests with botocore's Python SigV4 signer, not the awscrt one.
+
+    With awscrt installed botocore signs through the CRT, which reads a file body through a C
+    callback. When the endpoint dropped mid-upload, s3transfer interrupts every part still in
+    flight by raising from that read; inside the CRT callback the exception was printed to
+    stderr as a full traceback per part (plus "Treating Python exception as error 3") before
+    our one error line. The Python signer hashes the same body with hashlib, so the
+    interruption is an ordinary exception of that part, reported once through classify().
+    """
+    if signature_version in ("s3v4", "v4"):
+        return PY_SIGV4
+    return None
+
+
 class S3Store:
     def __init__(self, cfg: BackupConfig):
         if not cfg.bucket:
@@ -149,7 +171,9 @@ class S3Store:
         self.boto_config = BotoConfig(
             connect_timeout=cfg.connect_timeout_s,
             read_timeout=cfg.read_timeout_s,
-            retries={"max_attempts": cfg.max_attempts, "mode": "standard"},
+            # total_max_attempts counts every request; botocore's own max_attempts counts retries
+            # only, so max_attempts = 5 sent 6 requests.
+            retries={"total_max_attempts": cfg.max_attempts, "mode": "standard"},
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
             max_pool_connections=max(10, cfg.max_concurrency + 4),
@@ -159,9 +183,27 @@ class S3Store:
         self.client = session.client("s3", endpoint_url=cfg.endpoint_url, config=self.boto_config)
         self._captured: dict[str, dict[str, str]] = {}
         self._cap_lock = threading.Lock()
+        self.deadline: float | None = None  # time.monotonic() past which no request is sent
+        self.client.meta.events.register_first("choose-signer.s3", _python_signer)
+        self.client.meta.events.register("before-send.s3", self._check_deadline)
         for op in ("PutObject", "CompleteMultipartUpload"):
             self.client.meta.events.register(f"before-parameter-build.s3.{op}", self._remember_key)
             self.client.meta.events.register(f"after-call.s3.{op}", self._capture)
+
+    # -- the run's deadline (min_throughput_kib_s), checked before every request of every thread
+    def set_budget(self, seconds: float | None) -> None:
+        """Allow S3 work for ``seconds`` from now (None or a zero rate: no deadline)."""
+        self.deadline = None if seconds is None else time.monotonic() + seconds
+
+    def _check_deadline(self, request: Any = None, **_: Any) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise BackupError(
+                "too_slow",
+                f"S3 at {self.describe()} is slower than min_throughput_kib_s="
+                f"{self.cfg.min_throughput_kib_s:g} allows (after slow_grace_s={self.cfg.slow_grace_s:g}); "
+                "stopped, nothing was committed; run it again when the store is healthy",
+                retryable=True,
+            )
 
     # -- checksum capture: the transfer manager hides responses; S3 returns the checksum in them.
     @staticmethod

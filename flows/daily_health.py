@@ -19,6 +19,7 @@ from llm_upkeep.fleet import plan_scope, runs_on_hosts
 from llm_upkeep.fleet_parts import part_checks, prefix_checks, render_hosts
 from llm_upkeep.health import HealthResult, check_probe, plan_restarts, render_report
 from llm_upkeep.logrotate import check_rotation
+from llm_upkeep.measure import start_probe_worker
 from llm_upkeep.noconfig import nothing_checked
 from llm_upkeep.notices import cleared_checks, resolved
 from llm_upkeep.redact import install_log_redaction
@@ -40,12 +41,12 @@ from tasks.prom import export_metrics_task
 from tasks.servermetrics import judge_server_metrics_task, read_server_metrics_task
 
 
-async def _probe(endpoint, http, cfg: Config):
+async def _probe(endpoint, cfg: Config):
     """A probe whose retries ran out yields its classified (failed) result."""
     h = cfg.health
     backoff = [h.probe_retry_delay_s * 2**i for i in range(h.probe_retries)] or 0
     t = probe_endpoint_task.with_options(retries=h.probe_retries, retry_delay_seconds=backoff)
-    return await t(endpoint, http, h.probe_prompt, h.probe_max_tokens)
+    return await t(endpoint, h.probe_prompt, h.probe_max_tokens)
 
 
 @flow(name="daily-health", log_prints=False)
@@ -60,6 +61,7 @@ async def daily_health(
     scope/host: in a fleet, the central run probes over HTTP and each host's run does its
     host-local steps (NVML, disk, logs, restarts) on that host's work queue."""
     install_log_redaction()
+    start_probe_worker()  # its imports overlap the steps before the probes
     logger = get_run_logger()
     t0 = time.monotonic()
     started = datetime.now(UTC)
@@ -87,7 +89,7 @@ async def daily_health(
     checks: list[CheckResult] = []
     actions = []
     async with make_http_client() as http:
-        probes = await asyncio.gather(*[_probe(e, http, cfg) for e in plan.endpoints])
+        probes = await asyncio.gather(*[_probe(e, cfg) for e in plan.endpoints])
         for p in probes:
             checks += check_probe(p, cfg.health)
         snapshot = gpu_f.result() if gpu_f else None
@@ -104,17 +106,17 @@ async def daily_health(
         readings = await read_server_metrics_task(cfg, plan.endpoints, http)
         checks = judge_server_metrics_task(cfg, state_dir, plan.host or "local", plan.endpoints, readings, snapshot, checks)
 
-        if allow_restart and plan.restart:
-            for name, reason in plan_restarts(cfg, checks, plan.endpoints).items():
-                ep = cfg.endpoint(name)
-                outcome = restart_server_task(cfg.restart, state_dir, name, reason, ep.model)
-                logger.info("restart %s: %s (%s)", name, outcome.decision, reason)
-                if outcome.executed:
-                    outcome = await verify_recovery_task(
-                        ep, http, outcome, state_dir, cfg.health.probe_prompt, cfg.health.probe_max_tokens,
-                        cfg.health.ttft_alert_s, cfg.restart.recover_timeout_s,
-                    )  # fmt: skip
-                actions.append(outcome)
+    if allow_restart and plan.restart:
+        for name, reason in plan_restarts(cfg, checks, plan.endpoints).items():
+            ep = cfg.endpoint(name)
+            outcome = restart_server_task(cfg.restart, state_dir, name, reason, ep.model)
+            logger.info("restart %s: %s (%s)", name, outcome.decision, reason)
+            if outcome.executed:
+                outcome = await verify_recovery_task(
+                    ep, outcome, state_dir, cfg.health.probe_prompt, cfg.health.probe_max_tokens,
+                    cfg.health.ttft_alert_s, cfg.restart.recover_timeout_s,
+                )  # fmt: skip
+            actions.append(outcome)
 
     parts = await parts_f if parts_f is not None else []
     own = checks + part_checks(parts, "daily_health")  # alerted here; a host part alerts its own

@@ -61,9 +61,9 @@ def run_flow(fn: Callable, **kwargs) -> Any:
 # ---------------------------------------------------------------- run daily-health
 
 
-def _print_health(result) -> None:
+def print_health(result) -> None:
     icon = {"ok": "ok   ", "warn": "WARN ", "alert": "ALERT", "error": "ERROR", "skipped": "skip "}
-    print(f"daily-health: {result.status.upper()} ({len(result.checks)} checks, {result.duration_s:.1f} s)")
+    print(f"{result.flow}: {result.status.upper()} ({len(result.checks)} checks, {result.duration_s:.1f} s)")
     if result.error:
         print(f"  {result.error}")
     for c in result.checks:
@@ -87,7 +87,7 @@ def cmd_run_daily_health(args) -> int:
     if args.json:
         emit_json(result.to_json())
     else:
-        _print_health(result)
+        print_health(result)
     if result.status == "nothing_checked":
         return EXIT_USAGE
     return EXIT_OK if result.status == "ok" else EXIT_DEGRADED
@@ -119,6 +119,7 @@ TOP_REGISTRARS: list[tuple[str, str]] = [
     ("llm_upkeep.models.cli", "add_models_commands"),
     ("llm_upkeep.backup.cli", "add_backup_commands"),
     ("llm_upkeep.history_cli", "add_history_command"),
+    ("llm_upkeep.check_cli", "add_check_command"),
 ]
 
 

@@ -9,7 +9,6 @@ import asyncio
 import time
 from pathlib import Path
 
-import httpx
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -22,7 +21,8 @@ from llm_upkeep.config import AlertsConfig, EndpointConfig, LogsConfig, RestartC
 from llm_upkeep.disk import check_disk, measure_disk
 from llm_upkeep.health import TRANSIENT_ERRORS
 from llm_upkeep.logrotate import RotationReport, rotate_logs
-from llm_upkeep.probe import ProbeResult, probe_endpoint
+from llm_upkeep.measure import measure_probe
+from llm_upkeep.probe import ProbeResult
 from llm_upkeep.restart import RestartOutcome, record_recovery, restart_server
 from llm_upkeep.telemetry import GpuSnapshot, collect_gpus
 
@@ -43,10 +43,9 @@ def retry_on_transient(task, task_run, state) -> bool:
 
 @task(name="probe-endpoint", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 4],
       retry_condition_fn=retry_on_transient, task_run_name="probe-{endpoint.name}")  # fmt: skip
-async def probe_endpoint_task(
-    endpoint: EndpointConfig, http: httpx.AsyncClient, prompt: str, max_tokens: int
-) -> ProbeResult:
-    result = await probe_endpoint(endpoint, http, prompt=prompt, max_tokens=max_tokens)
+async def probe_endpoint_task(endpoint: EndpointConfig, prompt: str, max_tokens: int) -> ProbeResult:
+    # The stream is timed in the probe process (llm_upkeep/measure.py), not on this task's loop.
+    result = await measure_probe(endpoint, prompt=prompt, max_tokens=max_tokens)
     if not result.ok and result.error_kind in TRANSIENT_ERRORS and _retries_left():
         raise TransientProbeFailure(result)
     # Out of retries: the classified failure is the result (no traceback for the operator).
@@ -84,7 +83,7 @@ def restart_server_task(
 
 @task(name="verify-recovery", cache_policy=NO_CACHE)
 async def verify_recovery_task(
-    endpoint: EndpointConfig, http: httpx.AsyncClient, outcome: RestartOutcome, state_dir: str,
+    endpoint: EndpointConfig, outcome: RestartOutcome, state_dir: str,
     prompt: str, max_tokens: int, ttft_alert_s: float, recover_timeout_s: float,
 ) -> RestartOutcome:  # fmt: skip
     """Re-probe until the endpoint answers under its TTFT threshold, or give up."""
@@ -92,7 +91,7 @@ async def verify_recovery_task(
     deadline = t0 + recover_timeout_s
     recovered = False
     while time.monotonic() < deadline:
-        p = await probe_endpoint(endpoint, http, prompt=prompt, max_tokens=max_tokens)
+        p = await measure_probe(endpoint, prompt=prompt, max_tokens=max_tokens)
         if p.ok and p.ttft_s is not None and p.ttft_s <= ttft_alert_s:
             recovered = True
             break

@@ -14,3 +14,16 @@ EARLY_S = 0.02
 
 def on_schedule(measured: float | None, expected: float, *, late: float, early: float = EARLY_S) -> bool:
     return measured is not None and expected - early <= measured <= expected + late
+
+
+def as_true_as_bare(measured: float | None, expected: float, bare: float, *, slack: float = 0.01) -> bool:
+    """No further from the truth than a bare probe of the same server in the same run, plus slack.
+
+    Why a bare reading and not a late bound: a busy machine delays a bare probe too, and a
+    generous absolute bound (say +0.3 s) lets a measurement that waited for the flow's
+    orchestration, or total time, pass for TTFT. The bare probe carries the machine's delay of
+    the moment; what is left over is the error the code under test adds.
+    """
+    if measured is None:
+        return False
+    return expected - EARLY_S <= measured <= expected + max(0.0, bare - expected) + slack

@@ -36,6 +36,7 @@ from pydantic import BaseModel, Field
 from llm_upkeep.clients import LLMError, OllamaClient, make_http_client
 from llm_upkeep.clients.ollama import same_model
 from llm_upkeep.config import Config, RestartConfig
+from llm_upkeep.measure import measure_probe
 from llm_upkeep.models.active import (
     ActiveError,
     SwitchRecord,
@@ -60,7 +61,7 @@ from llm_upkeep.models.inventory import (
 )
 from llm_upkeep.models.lock import EndpointPins, Lock, LockError, read_lock, update_lock
 from llm_upkeep.models.store import StoreError, parse_model_name, read_manifest
-from llm_upkeep.probe import ProbeResult, probe_endpoint
+from llm_upkeep.probe import ProbeResult
 from llm_upkeep.redact import redact
 from llm_upkeep.restart import RestartOutcome, restart_server
 
@@ -388,7 +389,7 @@ async def wait_until_serving(
                     "connect_timeout_s": max(0.2, min(m.endpoint.connect_timeout_s, left))}
         )  # fmt: skip
         attempts += 1
-        last = await probe_endpoint(ep, http, prompt=prompt, max_tokens=max_tokens)
+        last = await measure_probe(ep, prompt=prompt, max_tokens=max_tokens)
         if last.ok:
             served = None
             if m.store == "ollama" and expect_digest:

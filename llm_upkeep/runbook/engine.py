@@ -19,7 +19,7 @@ import httpx
 from llm_upkeep.clients import make_http_client
 from llm_upkeep.config import Config, EndpointConfig
 from llm_upkeep.disk import measure_disk
-from llm_upkeep.probe import probe_endpoint
+from llm_upkeep.measure import measure_probe
 from llm_upkeep.restart import record_recovery
 from llm_upkeep.runbook.fixes import FixContext, FixResult, execute_fix, restart_outcome
 from llm_upkeep.runbook.gibberish import score_gibberish
@@ -125,7 +125,7 @@ async def _check_once(
     cfg: Config, ep: EndpointConfig, http: httpx.AsyncClient, kind: str
 ) -> tuple[bool, str]:
     rb = cfg.runbook
-    p = await probe_endpoint(ep, http, prompt=cfg.health.probe_prompt, max_tokens=rb.probe_max_tokens)
+    p = await measure_probe(ep, prompt=cfg.health.probe_prompt, max_tokens=rb.probe_max_tokens)
     if not p.ok:
         return False, f"{ep.name}: probe failed: {p.error_kind}"
     load = (p.server or {}).get("load_duration_s") or 0.0

@@ -14,7 +14,8 @@ from llm_upkeep.clients import LLMError, OpenAIClient, client_for
 from llm_upkeep.clients.errors import short_detail
 from llm_upkeep.config import Config, EndpointConfig
 from llm_upkeep.disk import DiskUsage, measure_disk
-from llm_upkeep.probe import ProbeResult, probe_endpoint
+from llm_upkeep.measure import measure_probe
+from llm_upkeep.probe import ProbeResult
 from llm_upkeep.restart import restarts_in_window
 from llm_upkeep.runbook.gibberish import GibberishScore, check_canary, score_gibberish
 from llm_upkeep.runbook.logs import LogTail, XidEvent, find_xids, read_log, recent
@@ -128,9 +129,7 @@ async def ask_canary(
 async def observe_endpoint(cfg: Config, endpoint: EndpointConfig, http: httpx.AsyncClient) -> Observation:
     """Probe, canary, metrics, context size and logs of one endpoint; never raises for the server's faults."""
     rb = cfg.runbook
-    probe = await probe_endpoint(
-        endpoint, http, prompt=cfg.health.probe_prompt, max_tokens=rb.probe_max_tokens
-    )
+    probe = await measure_probe(endpoint, prompt=cfg.health.probe_prompt, max_tokens=rb.probe_max_tokens)
     obs = Observation(endpoint=endpoint, probe=probe)
     obs.restarts_used = restarts_in_window(cfg.state_path, endpoint.name)
     if probe.ok:

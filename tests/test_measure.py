@@ -1,0 +1,111 @@
+"""The isolated measurement path (llm_upkeep/measure.py): same results as a bare probe, from a
+process of its own, and a classified result when that process is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+
+import pytest
+
+from llm_upkeep import measure
+from llm_upkeep.clients import make_http_client
+from llm_upkeep.measure import measure_probe, measure_probes
+from llm_upkeep.probe import probe_endpoint
+from tests.llm_fixtures import endpoint_for
+from tests.timing import as_true_as_bare
+
+
+def bare(ep, **kw):
+    async def go():
+        async with make_http_client() as http:
+            return await probe_endpoint(ep, http, **kw)
+
+    return asyncio.run(go())
+
+
+@pytest.mark.parametrize("api", ["ollama", "openai"])
+def test_process_path_times_like_a_bare_probe(sim_factory, api, monkeypatch):
+    monkeypatch.setenv(measure.ENV_ISOLATION, "process")
+    sim = sim_factory(ttft_s=0.30, itl_s=0.02, tokens=60)
+    ep = endpoint_for(sim, api=api)
+    asyncio.run(measure_probe(ep, max_tokens=4))  # the probe process is started and connected
+    b = bare(ep, max_tokens=16)
+    r = asyncio.run(measure_probe(ep, max_tokens=16))
+    assert r.ok and r.output_tokens == 16 and r.text == b.text
+    assert measure._backends["process"].proc.pid != os.getpid()
+    assert as_true_as_bare(r.ttft_s, 0.30, b.ttft_s)
+    assert as_true_as_bare(r.e2e_s, 0.30 + 15 * 0.02, b.e2e_s)
+    assert r.tokens_source == b.tokens_source and (r.ps is None) == (b.ps is None)
+
+
+@pytest.mark.parametrize(("fault", "kind"), [("http_500", "http_5xx"), ("malformed", "malformed"), ("oom", "oom")])
+def test_faults_are_classified_across_the_process_boundary(sim_factory, fault, kind, monkeypatch):
+    monkeypatch.setenv(measure.ENV_ISOLATION, "process")
+    sim = sim_factory(ttft_s=0.02, itl_s=0.005, tokens=10)
+    sim.set_fault(fault)
+    r = asyncio.run(measure_probe(endpoint_for(sim, timeout_s=2.0), max_tokens=8))
+    assert not r.ok and r.error_kind == kind
+    assert r.error_kind == bare(endpoint_for(sim, timeout_s=2.0), max_tokens=8).error_kind
+
+
+def test_refused_endpoint_and_order_of_many(sim_factory, monkeypatch):
+    monkeypatch.setenv(measure.ENV_ISOLATION, "process")
+    up = sim_factory(ttft_s=0.05, itl_s=0.005, tokens=10)
+    down = sim_factory()
+    down_ep = endpoint_for(down, name="down", connect_timeout_s=1.0)
+    down.stop()
+    eps = [endpoint_for(up, name="a"), down_ep, endpoint_for(up, name="c", api="openai")]
+    res = asyncio.run(measure_probes(eps, max_tokens=4))
+    assert [r.endpoint for r in res] == ["a", "down", "c"]
+    assert [r.ok for r in res] == [True, False, True]
+    assert res[1].error_kind == "connection_refused"
+
+
+def test_api_key_reaches_the_server_from_the_probe_process(sim_factory, monkeypatch):
+    """The key is resolved here when the probe is asked for, even when the probe process was
+    started before the variable was set."""
+    monkeypatch.setenv(measure.ENV_ISOLATION, "process")
+    sim = sim_factory(ttft_s=0.02, itl_s=0.005, tokens=5, api_key="s3cret-key-15")
+    measure.start_probe_worker()
+    ep = endpoint_for(sim, api="openai", api_key_env="T15_PROBE_KEY")
+    assert asyncio.run(measure_probe(ep, max_tokens=4)).error_kind == "auth"
+    monkeypatch.setenv("T15_PROBE_KEY", "s3cret-key-15")
+    r = asyncio.run(measure_probe(ep, max_tokens=4))
+    assert r.ok, r.error_detail
+
+
+def test_a_killed_probe_process_gives_a_result_not_a_traceback(sim_factory, monkeypatch, caplog):
+    monkeypatch.setenv(measure.ENV_ISOLATION, "process")
+    sim = sim_factory(ttft_s=1.0, itl_s=0.01, tokens=5)
+    ep = endpoint_for(sim)
+    measure.start_probe_worker()
+    proc = measure._backends["process"].proc
+    assert measure._backends["process"].ready.wait(20)
+
+    async def go():
+        task = asyncio.ensure_future(measure_probe(ep, max_tokens=4))
+        await asyncio.sleep(0.3)  # the request is in the probe process, waiting for its first token
+        os.kill(proc.pid, signal.SIGKILL)
+        return await task
+
+    r = asyncio.run(go())
+    assert r.ok and r.ttft_s is not None  # measured again, on the fallback thread
+    assert "probe process ended" in caplog.text
+    # the next probe starts a fresh probe process (it could start before)
+    r2 = asyncio.run(measure_probe(endpoint_for(sim, name="again"), max_tokens=2))
+    assert r2.ok and measure._backends["process"].proc.pid != proc.pid
+
+
+def test_unknown_isolation_value_falls_back_to_the_process(monkeypatch, caplog):
+    monkeypatch.setenv(measure.ENV_ISOLATION, "telepathy")
+    assert measure.isolation() == "process"
+    assert "telepathy" in caplog.text
+
+
+@pytest.mark.parametrize("path", ["thread", "inline"])
+def test_thread_and_inline_paths_give_the_same_result(sim_factory, path):
+    sim = sim_factory(ttft_s=0.05, itl_s=0.005, tokens=10)
+    r = asyncio.run(measure_probe(endpoint_for(sim), max_tokens=6, path=path))
+    assert r.ok and r.output_tokens == 6

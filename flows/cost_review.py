@@ -13,6 +13,7 @@ from llm_upkeep.config import load_config
 from llm_upkeep.configbase import ConfigError
 from llm_upkeep.cost.fleet import EnergyPart, collect_energies, energy_part
 from llm_upkeep.cost.review import CostReview, month_window
+from llm_upkeep.cost.tokens import token_coverage_notes
 from llm_upkeep.fleet import checked_host, runs_on_hosts
 from llm_upkeep.fleet_parts import part_checks
 from llm_upkeep.redact import install_log_redaction
@@ -75,7 +76,7 @@ async def cost_review(
         energies = gpu_energy_task(ccfg, state_dir, start, end)
     tokens = count_tokens_task(ccfg.token_sources, state_dir, start, end)
     review = compute_review_task(ccfg, start, end, energies, tokens, period)
-    review.notes += notes
+    review.notes += notes + token_coverage_notes(cfg.endpoints, ccfg.token_sources)  # Ollama: what was used
     review.hosts = parts
     if any(not p.ran for p in parts):
         review.status = "degraded"

@@ -1,4 +1,5 @@
-"""Hourly GPU sampling: one NVML reading into the history store (seconds, no network)."""
+"""Hourly GPU sampling: one NVML reading into the history store, and what each server says on
+/metrics (token counters for the cost review, load for the leak rule; seconds)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,18 @@ from llm_upkeep.redact import install_log_redaction
 from llm_upkeep.review.sampling import GpuSamplingResult
 from tasks.prom import export_metrics_task
 from tasks.review import collect_gpu_snapshot_task, record_gpu_samples_task
+from tasks.servermetrics import sample_servers_task
+
+
+def _sample_servers(cfg, snapshot, logger, host: str = "local") -> None:
+    """Token counters and /metrics of every endpoint (llm_upkeep/servermetrics/sampling.py); never fails the GPU part."""
+    if not cfg.endpoints:
+        return
+    try:
+        for note in sample_servers_task(cfg, str(cfg.state_path), snapshot, host):
+            logger.info("server sampling: %s", note)
+    except Exception as exc:  # the next hour samples again
+        logger.warning("server sampling failed: %s", type(exc).__name__)
 
 
 @flow(name="gpu-sampling", log_prints=False)
@@ -20,10 +33,12 @@ def gpu_sampling(config_path: str | None = None, host: str | None = None) -> Gpu
     logger = get_run_logger()
     cfg = load_config(config_path)
     if not cfg.gpu.enabled:
+        _sample_servers(cfg, None, logger)  # token counters are sampled without NVML too
         return GpuSamplingResult(status="skipped", reason="gpu.enabled is false")
     name = checked_host(cfg, host) or current_host() or "local"
     snapshot = collect_gpu_snapshot_task()
     result = record_gpu_samples_task(str(cfg.state_path), snapshot, name)
+    _sample_servers(cfg, snapshot, logger, name)
     if cfg.prometheus.enabled:
         export_metrics_task(cfg.prometheus, str(cfg.state_path), "gpu_sampling", name, [], snapshot, 0.0,
                             result.status != "error")  # fmt: skip

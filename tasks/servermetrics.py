@@ -25,3 +25,13 @@ def judge_server_metrics_task(
     snapshot, checks: list[CheckResult],
 ) -> list[CheckResult]:  # fmt: skip
     return judge_servers(cfg, state_dir, host, endpoints, readings, snapshot, checks)
+
+
+@task(name="sample-servers", cache_policy=NO_CACHE)
+def sample_servers_task(cfg: Config, state_dir: str, snapshot=None, host: str = "local") -> list[str]:
+    """Sync on purpose: the hourly GPU sampling flow is sync; this runs its own short event loop."""
+    import asyncio
+
+    from llm_upkeep.servermetrics.sampling import sample_servers
+
+    return asyncio.run(sample_servers(cfg, state_dir, snapshot, host))

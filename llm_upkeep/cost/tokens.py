@@ -14,20 +14,17 @@ from pathlib import Path
 
 import httpx
 
-from llm_upkeep.clients.base import parse_prometheus
 from llm_upkeep.config import EndpointConfig
 from llm_upkeep.cost.config import TokenSource
 from llm_upkeep.cost.energy import split_by_day
 from llm_upkeep.redact import redact
 from llm_upkeep.security.accesslog import read_request_log
 from llm_upkeep.security.config import AccessLogSource
+from llm_upkeep.servermetrics.checks import counter_increase
+from llm_upkeep.servermetrics.scrape import scrape_metrics
 
 COUNTERS_FILE = "token-counters.jsonl"
-# (prompt counter, output counter) per server family, as their /metrics name them.
-COUNTER_NAMES = [
-    ("vllm:prompt_tokens_total", "vllm:generation_tokens_total"),
-    ("llamacpp:prompt_tokens_total", "llamacpp:tokens_predicted_total"),
-]
+# The counters' names per server (vLLM, SGLang, TGI, llama.cpp): llm_upkeep/servermetrics/dialects.py.
 
 
 @dataclass
@@ -112,10 +109,11 @@ def counter_tokens(samples: list[tuple[datetime, float, float]], start: datetime
     for (a, pa, oa), (b, pb, ob) in zip(samples, samples[1:], strict=False):
         if b <= start or a >= end or b <= a:
             continue
-        dp, do = pb - pa, ob - oa
-        if dp < 0 or do < 0:
+        # Prometheus' increase(): each counter on its own; a value below the previous one means the
+        # server restarted and counted again from 0, so all of the new value is new.
+        dp, do = counter_increase(pa, pb), counter_increase(oa, ob)
+        if pb < pa or ob < oa:
             tc.resets += 1
-            dp, do = pb, ob  # restarted server: its counters began again at 0
         parts = split_by_day(a, b, start, end)
         whole = (min(b, end) - max(a, start)) / (b - a)
         # Totals from one product (no float drift from summing day fractions); days for the plot.
@@ -134,19 +132,15 @@ def counter_tokens(samples: list[tuple[datetime, float, float]], start: datetime
 async def scrape_counters(
     ep: EndpointConfig, http: httpx.AsyncClient, timeout: float = 10.0
 ) -> tuple[float, float] | None:
-    """(prompt, output) token counters from the endpoint's /metrics; None when it has none."""
-    headers = {}
-    key = ep.api_key()
-    if key:
-        headers["Authorization"] = f"Bearer {key}"
-    r = await http.get(ep.url + "/metrics", headers=headers, timeout=httpx.Timeout(timeout))
-    if r.status_code != 200:
+    """(prompt, output) token counters from the endpoint's /metrics (vLLM, SGLang, TGI, llama.cpp);
+    None when it has none. Raises httpx.HTTPError when /metrics exists but cannot be read."""
+    r = await scrape_metrics(ep, http, timeout_s=timeout)
+    if r.status == "error":
+        raise httpx.HTTPError(r.detail)
+    m = r.metrics
+    if m is None or (m.prompt_tokens is None and m.generation_tokens is None):
         return None
-    m = parse_prometheus(r.text)
-    for p_name, o_name in COUNTER_NAMES:
-        if p_name in m or o_name in m:
-            return m.get(p_name, 0.0), m.get(o_name, 0.0)
-    return None
+    return m.prompt_tokens or 0.0, m.generation_tokens or 0.0
 
 
 async def record_token_counters(state_dir, endpoints: list[EndpointConfig], http: httpx.AsyncClient,
@@ -158,10 +152,11 @@ async def record_token_counters(state_dir, endpoints: list[EndpointConfig], http
         try:
             got = await scrape_counters(ep, http)
         except httpx.HTTPError as exc:
-            notes.append(f"{ep.name}: /metrics not readable: {redact(type(exc).__name__)}")
+            notes.append(f"{ep.name}: /metrics not readable: {redact(str(exc))[:200]}")
             continue
         if got is None:
-            notes.append(f"{ep.name}: no token counters in /metrics")
+            why = "Ollama exports no token counters" if ep.api == "ollama" else "no token counters in /metrics"
+            notes.append(f"{ep.name}: {why}")
             continue
         append_counter_sample(state_dir, ep.name, ts, *got)
         notes.append(f"{ep.name}: counters prompt={got[0]:.0f} output={got[1]:.0f}")
@@ -177,3 +172,19 @@ def count_tokens(sources: list[TokenSource], state_dir, start: datetime, end: da
             samples = read_counter_samples(state_dir, src.endpoint)
             out.append(counter_tokens(samples, start, end, f"metrics {src.endpoint}"))
     return out
+
+
+def token_coverage_notes(endpoints: list[EndpointConfig], sources: list[TokenSource]) -> list[str]:
+    """For each endpoint whose server exports no token counters (Ollama), what the review used instead."""
+    notes = []
+    logs = [s.path for s in sources if s.kind == "log"]
+    for ep in endpoints:
+        if ep.api != "ollama" or any(s.kind == "metrics" and s.endpoint == ep.name for s in sources):
+            continue
+        if logs:
+            notes.append(f"{ep.name}: Ollama exports no token counters; its tokens are counted from the request "
+                         f"log(s) {', '.join(logs)} (prompt_eval_count / eval_count per request)")  # fmt: skip
+        else:
+            notes.append(f"{ep.name}: Ollama exports no token counters and no 'log' token source is configured: "
+                         "its tokens are NOT in this review (add [[cost.token_sources]] kind = \"log\")")  # fmt: skip
+    return notes

@@ -118,6 +118,7 @@ TOP_REGISTRARS: list[tuple[str, str]] = [
     ("llm_upkeep.ops_cli", "add_ops_commands"),
     ("llm_upkeep.models.cli", "add_models_commands"),
     ("llm_upkeep.backup.cli", "add_backup_commands"),
+    ("llm_upkeep.onboard.cli", "add_init_command"),
     ("llm_upkeep.history_cli", "add_history_command"),
     ("llm_upkeep.check_cli", "add_check_command"),
 ]

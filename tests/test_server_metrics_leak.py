@@ -21,7 +21,7 @@ from tests.fakes import pynvml as fake_nvml
 
 GIB = 1024**3
 TOTAL = 80 * GIB
-PID = 4242
+PID = 4_000_123  # no such process here: NVML names it, not psutil
 
 
 def snapshot(

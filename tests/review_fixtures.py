@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote
 
 import pytest
 
@@ -333,6 +333,7 @@ class RegistryServer:
     def __init__(self) -> None:
         self.manifests: dict[tuple[str, str, str], bytes] = {}
         self.revisions: dict[tuple[str, str], dict] = {}
+        self.repos: list[str] = []  # more repos the model search lists (Hugging Face siblings)
         self.requests: list[tuple[str, str, dict]] = []
         self.send_digest_header = True
         self.delay_s = 0.0
@@ -362,6 +363,17 @@ class RegistryServer:
                     return self._send(srv.fail_status, b'{"errors":[{"code":"UNAVAILABLE"}]}', {}, head)
                 path = self.path.split("?")[0]
                 parts = path.strip("/").split("/")
+                if len(parts) == 5 and parts[0] == "v2" and parts[3:] == ["tags", "list"]:  # distribution API
+                    tags = sorted(t for (ns, m, t) in srv.manifests if (ns, m) == (parts[1], parts[2]))
+                    body = json.dumps({"name": f"{parts[1]}/{parts[2]}", "tags": tags}).encode()
+                    return self._send(200 if tags else 404, body, {"Content-Type": "application/json"}, head)
+                if path == "/api/models":  # Hugging Face model search: ?author=ORG&search=TEXT
+                    q = parse_qs(self.path.split("?", 1)[1] if "?" in self.path else "")
+                    org, text = q.get("author", [""])[0], q.get("search", [""])[0].lower()
+                    repos = sorted({r for (r, _rev) in srv.revisions} | set(srv.repos))
+                    rows = [{"id": r, "modelId": r} for r in repos
+                            if r.startswith(org + "/") and text in r.split("/", 1)[1].lower()]  # fmt: skip
+                    return self._send(200, json.dumps(rows).encode(), {"Content-Type": "application/json"}, head)
                 if len(parts) == 5 and parts[0] == "v2" and parts[3] == "manifests":
                     body = srv.manifests.get((parts[1], parts[2], parts[4]))
                     if body is None:

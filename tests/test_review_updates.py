@@ -117,9 +117,12 @@ def test_hf_revision_is_quoted_and_token_sent(registry, monkeypatch):
         [("org/private", "hf", "refs/pr/1", NEW_SHA)], cfg_for(registry, hf_token_env="TEST_HF_TOKEN")
     )
     assert r.models[0].status == "up_to_date"
-    ((_, path, headers),) = registry.requests
+    ((path, headers),) = [(p, h) for _, p, h in registry.requests if "/revision/" in p]
     assert path == "/api/models/org/private/revision/refs%2Fpr%2F1"
     assert headers["Authorization"] == "Bearer hf_testtokenvalue123"
+    # the sibling-repo search (review/discovery.py) is the only other request, with the token too
+    assert all(h["Authorization"] == "Bearer hf_testtokenvalue123" for _, _p, h in registry.requests)
+    assert len(registry.requests) == 2
     assert "hf_testtokenvalue123" not in r.model_dump_json()
 
 

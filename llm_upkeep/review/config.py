@@ -158,6 +158,12 @@ class ReviewConfig(Section):
     hf_token_env: str | None = Field(
         default=None, description="Env var holding a Hugging Face token (private repos)."
     )
+    discover_candidates: bool = Field(
+        default=True,
+        description="List newer tags / quantizations of each pinned family (Ollama tag lists, Hugging Face "
+        "sibling repos) as candidates to evaluate; never pulled.",
+    )
+    max_candidates: int = Field(default=10, ge=1, le=100, description="Candidates listed per pinned family.")
     registry_timeout_s: PositiveFloat = Field(
         default=15.0, description="Total timeout of one registry request, s."
     )

@@ -196,6 +196,12 @@ def _updates_md(d: dict[str, Any]) -> list[str]:
             f"`{(m.get('pinned_digest') or '—')[:19]}`{_pinned_from(m)} | `{(m.get('current_digest') or '—')[:19]}` | "
             f"{_md(m['detail'])} |"
         )
+    cands = d.get("candidates") or []
+    if cands:  # review/discovery.py: newer tags, quantizations, sibling repos
+        out += ["", "Candidates to evaluate (not pulled):", "", "| family | candidate | why | evaluate with |",
+                "|---|---|---|---|"]  # fmt: skip
+        out += [f"| {_md(c['family'])} | {_md(c['name'])} | {_md(c['why'])} | `{c['command']}` |" for c in cands]
+    out += [f"- {_md(n)}" for n in d.get("candidate_notes") or []]
     return out + ["", "Nothing was updated: pinned versions stay until a staging test passes.", ""]
 
 

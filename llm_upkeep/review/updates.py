@@ -65,6 +65,11 @@ class UpdateReview(BaseModel):
     summary: str = Field(description="One line.")
     models: list[ModelUpdate] = Field(default_factory=list, description="One entry per pinned model.")
     checks: list[CheckResult] = Field(default_factory=list, description="model_update per model.")
+    candidates: list[Any] = Field(
+        default_factory=list,
+        description="Newer tags / quantizations / sibling repos to evaluate (review/discovery.Candidate).",
+    )
+    candidate_notes: list[str] = Field(default_factory=list, description="Families whose candidates could not be listed.")
 
 
 def as_pinned(item: PinnedModel | Sequence | dict) -> PinnedModel:
@@ -339,8 +344,14 @@ def check_model_updates(
             timeout=httpx.Timeout(cfg.registry_timeout_s, connect=cfg.registry_connect_timeout_s),
             follow_redirects=True, headers={"User-Agent": "llm-upkeep weekly-review"},
         )  # fmt: skip
+    cands, cand_notes = [], []
     try:
         results = [_check_one(p, cfg, http, src) for p, src in models]
+        if cfg.discover_candidates:  # llm_upkeep/review/discovery.py: metadata only, never a pull
+            from llm_upkeep.review.discovery import discover_candidates
+
+            found, cand_notes = discover_candidates([p for p, _ in models], cfg, http)
+            cands = [c.model_dump() for c in found]
     finally:
         if own:
             http.close()
@@ -359,4 +370,7 @@ def check_model_updates(
         + ", ".join(parts)
         + f" (checked {datetime.now(UTC):%Y-%m-%d %H:%M} UTC)"
     )
-    return UpdateReview(verdict=worst, summary=summary, models=results, checks=checks)
+    if cands:
+        summary += f"; {len(cands)} candidate(s) to evaluate"
+    return UpdateReview(verdict=worst, summary=summary, models=results, checks=checks, candidates=cands,
+                        candidate_notes=cand_notes)  # fmt: skip

@@ -207,7 +207,7 @@ def list_leases(store: S3Store, skip: frozenset[str] = frozenset()) -> list[Leas
         if o["rel"] in skip:
             continue
         try:
-            d = json.loads(store.get_bytes(o["rel"]))
+            d = json.loads(store.get_bytes(o["rel"], MAX_LOCK_BYTES))
             out.append(
                 LeaseInfo(
                     rel=o["rel"],
@@ -223,16 +223,18 @@ def list_leases(store: S3Store, skip: frozenset[str] = frozenset()) -> list[Leas
         except BackupError as exc:
             if exc.kind == "not_found":
                 continue  # released between list and get
-            raise
+            if exc.kind != "too_large":
+                raise
+            out.append(_unreadable(o))  # a marker is a few hundred bytes: this one is not ours
         except (ValueError, KeyError, TypeError):
-            # Unreadable marker: treat as live until it is old, so we err on the side of not deleting.
-            age = time.time() - o["last_modified"].timestamp()
-            out.append(
-                LeaseInfo(
-                    o["rel"], "unknown", o["rel"], "?", -1, None, time.time() - age, time.time() - age + 86400
-                )
-            )
+            out.append(_unreadable(o))
     return out
+
+
+def _unreadable(o: dict) -> LeaseInfo:
+    """An unreadable marker counts as live until it is a day old: err on the side of not deleting."""
+    age = time.time() - o["last_modified"].timestamp()
+    return LeaseInfo(o["rel"], "unknown", o["rel"], "?", -1, None, time.time() - age, time.time() - age + 86400)
 
 
 def begin_backup_lease(store: S3Store, snapshot_id: str, ttl_s: float, prune_wait_s: float) -> RemoteLease:

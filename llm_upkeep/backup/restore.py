@@ -113,7 +113,7 @@ def _ancestor_problem(root: Path, rel: str, ok_dirs: set[str]) -> str | None:
     return None
 
 
-def _link_chain_reason(file_paths: list[str], link_paths: list[str]) -> str | None:
+def link_chain_reason(file_paths: list[str], link_paths: list[str]) -> str | None:
     """A manifest entry below one of its own symlinks would be written through that link.
 
     A real tree cannot hold both ``x/y`` as a link and ``x/y/z``, so such a manifest was made by
@@ -210,7 +210,7 @@ def restore_entries(
             raise BackupError(
                 "unsafe_manifest", f"snapshot {sid} names unsafe path {e.path!r} ({why}); nothing restored"
             )
-    why_links = _link_chain_reason([e.path for e in files], [s.path for s in links])
+    why_links = link_chain_reason([e.path for e in files], [s.path for s in links])
     if why_links:
         raise BackupError("unsafe_manifest", f"snapshot {sid}: {why_links}; nothing restored")
     for f in files:

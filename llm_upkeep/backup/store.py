@@ -50,6 +50,10 @@ _CHECKSUM = {"BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch", "Inval
 _TRANSIENT = {"InternalError", "ServiceUnavailable", "SlowDown", "RequestTimeout", "500", "502", "503", "504"}
 
 
+MAX_DOC_BYTES = 512 * 1024 * 1024
+"""Largest manifest read (about 2 million files); a bigger object under snapshots/ is not ours."""
+
+
 def classify(exc: BaseException, action: str) -> BackupError:
     """Turn a botocore/s3transfer exception into a BackupError with a redacted message."""
     if isinstance(exc, BackupError):
@@ -304,10 +308,22 @@ class S3Store:
                 "checksum_mismatch", f"writing {rel}: S3 reported checksum {got}, expected {digest}"
             )
 
-    def get_bytes(self, rel: str) -> bytes:
+    def get_bytes(self, rel: str, max_bytes: int | None = None) -> bytes:
+        """A small document (manifest, lease) whole; one larger than ``max_bytes`` is refused from
+        its Content-Length, or after reading one byte past the cap, never read whole."""
+        max_bytes = MAX_DOC_BYTES if max_bytes is None else max_bytes
         try:
             resp = self.client.get_object(Bucket=self.bucket, Key=self.key(rel), ChecksumMode="ENABLED")
-            body = resp["Body"].read()
+            stream = resp["Body"]
+            try:
+                size = int(resp.get("ContentLength") or 0)
+                body = b"" if size > max_bytes else stream.read(max_bytes + 1)
+            finally:
+                stream.close()
+            if size > max_bytes or len(body) > max_bytes:
+                raise BackupError(
+                    "too_large", f"{rel} is {max(size, len(body))} bytes, over the {max_bytes}-byte limit; not read"
+                )
         except ClientError as exc:
             if _not_found(exc):
                 raise BackupError(

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from llm_upkeep.backup.errors import BackupError
 from llm_upkeep.backup.models import SHA256_HEX, Manifest, Problem, VerifyResult
-from llm_upkeep.backup.restore import unsafe_path_reason
+from llm_upkeep.backup.restore import link_chain_reason, unsafe_path_reason
 from llm_upkeep.backup.snapshot import Progress, ProgressFn, _Throttle, load_manifest
 from llm_upkeep.backup.store import S3Store, classify, compare_record
 
@@ -46,6 +46,9 @@ def check_manifest(m: Manifest, store: S3Store) -> list[Problem]:
         why = unsafe_path_reason(s.path)
         if why:
             problems.append(Problem(problem="unsafe_path", path=s.path, detail=why))
+    chain = link_chain_reason([f.path for f in m.files], [s.path for s in m.symlinks])
+    if chain:
+        problems.append(Problem(problem="unsafe_path", detail=chain))
     return problems
 
 

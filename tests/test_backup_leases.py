@@ -30,10 +30,11 @@ import os, sys, time
 from pathlib import Path
 from llm_upkeep.backup.errors import BackupError
 from llm_upkeep.backup.leases import LocalLock
-lock, inside, start, n = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-while time.time() < start:
-    pass
-got = overlaps = 0
+lock, inside, go, n = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.001)
+got = overlaps = refused = 0
 for _ in range(n):
     try:
         with LocalLock(lock, sys.argv[5]):
@@ -47,8 +48,9 @@ for _ in range(n):
             time.sleep(0.0005)
             os.unlink(inside)
     except BackupError:
-        pass
-print(got, overlaps)
+        refused += 1
+    time.sleep(0.0002)  # give the other side a chance between rounds
+print(got, overlaps, refused)
 """
 
 
@@ -73,22 +75,19 @@ def test_a_lock_file_created_but_not_yet_written_is_not_taken_over(tmp_path):
 
 
 def test_two_processes_racing_for_the_lock_never_both_hold_it(tmp_path):
-    lock, inside = tmp_path / "backup.lock", tmp_path / "inside"
+    lock, inside, go = tmp_path / "backup.lock", tmp_path / "inside", tmp_path / "go"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    start = time.time() + 1.5  # both interpreters are up before either starts
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", RACE, str(lock), str(inside), str(start), "300", purpose],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )  # fmt: skip
+        subprocess.Popen([sys.executable, "-c", RACE, str(lock), str(inside), str(go), "300", purpose],
+                         stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
         for purpose in ("backup", "prune")
     ]
+    assert [p.stdout.readline().strip() for p in procs] == ["ready", "ready"]
+    go.touch()  # both spin on this file: they start together
     results = [tuple(map(int, p.communicate(timeout=120)[0].split())) for p in procs]
     assert all(p.returncode == 0 for p in procs)
-    assert sum(o for _, o in results) == 0, f"both held the lock at once: {results}"
-    assert all(g > 0 for g, _ in results), results  # each won some rounds: they really raced
+    assert sum(r[1] for r in results) == 0, f"both held the lock at once: {results}"
+    assert sum(r[0] for r in results) > 0 and sum(r[2] for r in results) > 0, results  # they really contended
 
 
 def test_leftover_lock_files_are_taken_over_because_nobody_holds_them(tmp_path):

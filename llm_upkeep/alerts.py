@@ -44,6 +44,14 @@ RUNBOOK_HINTS: dict[str, tuple[str, str]] = {
     "log_rotation": ("Logs could not be rotated", "Check free space and permissions of the log dirs"),
     "model_load": ("Model was cold-loaded", "Keep the model loaded (keep_alive) or pre-warm after restart"),
     "gpu_offload": ("Model partly offloaded to CPU", "Free GPU memory or use a smaller quantization"),
+    # The servers' own /metrics (llm_upkeep/servermetrics/).
+    "kv_cache_usage": ("KV cache nearly full (requests wait or are preempted)",
+                       "Reduce concurrent requests or max context, or give the server more KV memory"),
+    "requests_waiting": ("Server saturated: requests queue", "Reduce load or add capacity (another replica)"),
+    "preemptions": ("KV cache too small for the load: requests are preempted and recomputed",
+                    "Lower max-num-seqs / context, or raise gpu_memory_utilization"),
+    "gpu_memory_trend": ("Memory leak in the serving process (its own GPU memory grows)", "Restart the serving process"),
+    "server_metrics": ("/metrics could not be read", "Check the server's metrics endpoint and any proxy in front"),
 }
 
 

@@ -135,3 +135,26 @@ def test_runbook_reads_the_units_journal_as_its_server_log(tmp_path):
     broken = read_log(RunbookLogSource(name="x", kind="server", unit="ollama", journal_dir=str(tmp_path / "none")),
                       5, timeout_s=30)  # fmt: skip
     assert broken.lines == [] or broken.error  # an empty or unreadable journal is evidence, not a crash
+
+
+@pytest.mark.prefect
+def test_weekly_review_flow_over_a_real_journal(prefect_harness, tmp_path):
+    import tomli_w
+
+    from flows.weekly_review import weekly_review
+    from llm_upkeep.review.report import render_report
+
+    d = tmp_path / "journal"
+    write_journal(d / "system.journal", ollama_week())
+    data = {"state_dir": str(tmp_path / "state"), "gpu": {"enabled": False},
+            "review": {"burst_min_count": 3, "discover_candidates": False,
+                       "sources": [{"name": "ollama", "kind": "journal", "unit": "ollama", "journal_dir": str(d),
+                                    "cursor_file": str(tmp_path / "state" / "ollama.cursor")}]}}  # fmt: skip
+    cfg = tmp_path / "llm-upkeep.toml"
+    cfg.write_text(tomli_w.dumps(data))
+    result = weekly_review(config_path=str(cfg), week_end=WEEK_END, send_slack=False)
+    errors = result.sections["errors"]
+    assert errors.verdict == "alert", errors.summary
+    md = render_report(result)
+    assert OOM_LINE.split(' msg="')[1][:40] in md and "journal-ollama" in md
+    assert (tmp_path / "state" / "ollama.cursor").read_text().startswith("s=")

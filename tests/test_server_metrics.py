@@ -204,3 +204,22 @@ def test_real_llamacpp_server_has_no_metrics_and_says_so(llamacpp_server):
     assert r.status == "absent" and "404" in r.detail, r
     (c,) = check_reading(r, ServerMetricsConfig())
     assert c.status == Status.SKIPPED and "exports no /metrics" in c.detail
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_runbook_evidence_reads_every_dialect(name):
+    """The runbook's observation reads the same facts (its client parses /metrics with the same parser)."""
+    from llm_upkeep.clients.base import parse_prometheus
+    from llm_upkeep.runbook.observe import Observation
+
+    obs = Observation.model_construct(metrics=parse_prometheus(recorded(name)))
+    _dialect, kv, running, waiting, *_ = EXPECTED[name]
+    assert (obs.kv_cache_usage, obs.running, obs.waiting) == (kv, running, waiting)
+
+
+def test_health_report_says_what_to_do_about_a_full_kv_cache():
+    from llm_upkeep.alerts import runbook_hint
+    from llm_upkeep.checks import CheckResult
+
+    for check in ("kv_cache_usage", "requests_waiting", "preemptions", "gpu_memory_trend"):
+        assert runbook_hint(CheckResult(check=check, target="v", status=Status.WARN)), check

@@ -32,7 +32,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,6 +42,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.pg_fixtures import Postgres as TestPostgres  # noqa: E402
+from tests.pg_fixtures import free_port  # noqa: E402
+from tests.pg_fixtures import pg_bin as tests_pg_bin  # noqa: E402
+
 SIMS = """
 import sys
 from llm_upkeep.sim.llm_server import SimBehavior, SimServer
@@ -51,12 +54,6 @@ servers = [SimServer(SimBehavior(ttft_s=ttft, itl_s=0.01, tokens=16)).start() fo
 print(" ".join(s.url for s in servers), flush=True)
 sys.stdin.read()
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def popen(cmd, env, log: Path, **kw) -> subprocess.Popen:
@@ -82,49 +79,20 @@ def stop(p: subprocess.Popen | None, timeout: float = 20) -> None:
 
 
 def pg_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not found:
+    found = tests_pg_bin()
+    if found is None:
         if os.geteuid() != 0:
             raise SystemExit("PostgreSQL is not installed: apt-get install -y postgresql (as root)")
         print("installing postgresql with apt-get ...", file=sys.stderr)
         subprocess.run(["apt-get", "install", "-y", "-q", "postgresql"], check=True, timeout=900,
                        env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))  # fmt: skip
-        found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    return found[-1].parent
+        found = tests_pg_bin()
+    return found
 
 
-class Postgres:
-    """A throw-away cluster on a loopback port; trust auth, nothing listens beyond 127.0.0.1."""
-
+class Postgres(TestPostgres):
     def __init__(self, base: Path):
-        self.bin = pg_bin()
-        self.dir = base / "pg"
-        self.port = free_port()
-        self.as_user: list[str] = []
-        if os.geteuid() == 0:  # initdb refuses root
-            self.as_user = ["runuser", "-u", "postgres", "--"]
-
-    def _run(self, *args: str, timeout: float = 120) -> None:
-        subprocess.run([*self.as_user, *args], check=True, timeout=timeout, capture_output=True)
-
-    def start(self) -> str:
-        self.dir.mkdir(parents=True)
-        if self.as_user:
-            shutil.chown(self.dir, "postgres", "postgres")
-            os.chmod(self.dir.parent, 0o755)
-        self._run(str(self.bin / "initdb"), "-D", str(self.dir / "data"), "-A", "trust", "-U", "prefect",
-                  "-E", "UTF8")  # fmt: skip
-        opts = f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c max_connections=200 -c fsync=on"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-o", opts, "-l",
-                  str(self.dir / "pg.log"), "-w", "-t", "60", "start")  # fmt: skip
-        self._run(
-            str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "prefect", "prefect"
-        )
-        return f"postgresql+asyncpg://prefect@127.0.0.1:{self.port}/prefect"
-
-    def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "-w", "stop")
+        super().__init__(base, pg_bin())
 
 
 # ---------------------------------------------------------------- one database

@@ -9,6 +9,7 @@ from llm_upkeep.config import load_config
 from llm_upkeep.fleet import checked_host, current_host
 from llm_upkeep.redact import install_log_redaction
 from llm_upkeep.review.sampling import GpuSamplingResult
+from tasks.fleet import publish_if_part
 from tasks.prom import export_metrics_task
 from tasks.review import collect_gpu_snapshot_task, record_gpu_samples_task
 from tasks.servermetrics import sample_servers_task
@@ -44,4 +45,5 @@ def gpu_sampling(config_path: str | None = None, host: str | None = None) -> Gpu
                             result.status != "error")  # fmt: skip
     logger.info("gpu sampling: %s, %d sample(s)%s", result.status, result.samples,
                 f" ({result.reason})" if result.reason else "")  # fmt: skip
+    publish_if_part(host, result)
     return result

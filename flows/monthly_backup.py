@@ -26,6 +26,7 @@ from tasks.backup import (
     send_backup_alert_task,
     upload_objects_task,
 )
+from tasks.fleet import publish_if_part
 
 
 @flow(name="monthly-backup", log_prints=False)
@@ -88,4 +89,5 @@ def monthly_backup(config_path: str | None = None, host: str | None = None) -> B
         result.snapshot, result.files, result.uploaded_objects, result.uploaded_bytes,
         len(result.skipped), result.duration_s,
     )  # fmt: skip
+    publish_if_part(host, result)
     return result

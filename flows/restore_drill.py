@@ -15,6 +15,7 @@ from llm_upkeep.config import load_config
 from llm_upkeep.fleet import checked_host, current_host
 from llm_upkeep.redact import install_log_redaction, redact
 from tasks.backup import publish_markdown_task, run_restore_drill_task, send_backup_alert_task
+from tasks.fleet import publish_if_part
 
 
 @flow(name="restore-drill", log_prints=False)
@@ -54,4 +55,5 @@ def restore_drill(
         raise BackupError(
             "drill_failed", f"restore drill of {drill.snapshot}: {len(drill.problems)} problem(s)"
         )
+    publish_if_part(host, drill)
     return drill

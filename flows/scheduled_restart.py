@@ -16,6 +16,7 @@ from llm_upkeep.fleet import checked_host
 from llm_upkeep.notices import restart_failed
 from llm_upkeep.redact import install_log_redaction
 from llm_upkeep.restart import RestartOutcome
+from tasks.fleet import publish_if_part
 from tasks.health import restart_server_task, verify_recovery_task
 from tasks.notify import send_notice_task
 
@@ -55,4 +56,5 @@ async def scheduled_restart(
     notice = restart_failed(actions)
     if notice is not None:
         result.alert = send_notice_task(cfg.alerts, *notice, "failure")
+    publish_if_part(host, result)
     return result

@@ -51,11 +51,17 @@ def _fleet_specs(root, specs, config_path):
 
 
 def cmd_deploy(args) -> int:
+    from llm_upkeep.configbase import ConfigError
     from llm_upkeep.deploy import DeployError, deploy_project, load_deployments, project_dir
 
     _quiet_prefect_defaults()
     root = project_dir(args.project_dir)
     specs = load_deployments(root)
+    if args.name:
+        unknown = sorted(set(args.name) - {s.name for s in specs})
+        if unknown:
+            raise ConfigError(f"no deployment named {', '.join(unknown)}", file=root / "prefect.yaml")
+        specs = [s for s in specs if s.name in args.name]
     specs, fleet_pool = _fleet_specs(root, specs, args.config)
     try:
         report = deploy_project(root, specs, pool=args.pool or fleet_pool, timeout_s=args.timeout)
@@ -153,6 +159,8 @@ def add_ops_commands(sub) -> None:
         "--pool", metavar="NAME", help="process work pool for every deployment (created if missing)"
     )
     p.add_argument("--config", metavar="F", help="config file; its [fleet] hosts get per-host deployments")
+    p.add_argument("--name", action="append", metavar="DEPLOYMENT",
+                   help="register only these prefect.yaml deployments (and their per-host copies; repeatable)")  # fmt: skip
     p.add_argument("--project-dir", metavar="D", help="checkout holding prefect.yaml (default: this one)")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds `prefect deploy` may take")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")

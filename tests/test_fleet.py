@@ -322,3 +322,11 @@ def test_worker_without_api_url_says_what_to_set(monkeypatch, capsys):
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     assert main(["worker", "--dry-run"]) == 2
     assert "set PREFECT_API_URL" in capsys.readouterr().err
+
+
+def test_operations_doc_shows_where_every_step_of_every_flow_runs():
+    doc = (project_dir() / "docs" / "operations.md").read_text()
+    for r in placement_table():
+        assert f"| {r['step']} | {r['where']} |" in doc, r
+    for name in PLACEMENTS:
+        assert f"| `{name}` | {PLACEMENTS[name].mode} |" in doc, name

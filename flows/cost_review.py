@@ -4,6 +4,7 @@ cost per 1M tokens against cloud API prices; markdown, a table and a plot of dai
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -11,7 +12,7 @@ from prefect import flow, get_run_logger
 
 from llm_upkeep.config import load_config
 from llm_upkeep.configbase import ConfigError
-from llm_upkeep.cost.fleet import EnergyPart, collect_energies, energy_part
+from llm_upkeep.cost.fleet import EnergyPart, collect_energies, energy_part, token_sources_of
 from llm_upkeep.cost.review import CostReview, month_window
 from llm_upkeep.cost.tokens import token_coverage_notes
 from llm_upkeep.fleet import checked_host, runs_on_hosts
@@ -51,7 +52,13 @@ async def cost_review(
         host = checked_host(cfg, host)
         if host is None:
             raise ConfigError("scope 'host' needs a host name", key="host")
-        part = energy_part(host, gpu_energy_task(ccfg, state_dir, start, end))
+        mine = token_sources_of(ccfg.token_sources, {e.name: e.host for e in cfg.endpoints}, host)
+        counter_eps = [cfg.endpoint(s.endpoint) for s in mine if s.kind == "metrics"]
+        if counter_eps:
+            with contextlib.suppress(Exception):  # sampled again next hour; the part goes on
+                await record_token_counters_task(state_dir, counter_eps)
+        part = energy_part(host, gpu_energy_task(ccfg, state_dir, start, end),
+                           count_tokens_task(mine, state_dir, start, end))  # fmt: skip
         logger.info("cost review %s, host %s: %.3f kWh on %d GPU(s)", period, host, part.kwh, len(part.gpus))
         publish_if_part(host, part)
         return part
@@ -64,17 +71,17 @@ async def cost_review(
 
     counter_eps = [cfg.endpoint(s.endpoint) for s in ccfg.token_sources if s.kind == "metrics"]
     notes: list[str] = []
-    if counter_eps:
+    if counter_eps and not parts:
         try:
             notes = await record_token_counters_task(state_dir, counter_eps)
         except Exception as exc:  # counters are sampled again next run; the review goes on
             notes = [f"token counters not sampled: {type(exc).__name__}"]
-    if parts:
-        energies, missing = collect_energies(parts)
+    if parts:  # each host measured its own energy and counted its own tokens
+        energies, tokens, missing = collect_energies(parts)
         notes += missing
     else:
         energies = gpu_energy_task(ccfg, state_dir, start, end)
-    tokens = count_tokens_task(ccfg.token_sources, state_dir, start, end)
+        tokens = count_tokens_task(ccfg.token_sources, state_dir, start, end)
     review = compute_review_task(ccfg, start, end, energies, tokens, period)
     review.notes += notes + token_coverage_notes(cfg.endpoints, ccfg.token_sources)  # Ollama: what was used
     review.hosts = parts

@@ -6,7 +6,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from llm_upkeep.config import load_config
-from llm_upkeep.fleet import checked_host, current_host
+from llm_upkeep.fleet import checked_host, current_host, endpoints_of
 from llm_upkeep.redact import install_log_redaction
 from llm_upkeep.review.sampling import GpuSamplingResult
 from tasks.fleet import publish_if_part
@@ -39,7 +39,9 @@ def gpu_sampling(config_path: str | None = None, host: str | None = None) -> Gpu
     name = checked_host(cfg, host) or current_host() or "local"
     snapshot = collect_gpu_snapshot_task()
     result = record_gpu_samples_task(str(cfg.state_path), snapshot, name)
-    _sample_servers(cfg, snapshot, logger, name)
+    # On a fleet each host samples its own servers (their GPU processes are in its NVML reading).
+    mine = cfg.model_copy(update={"endpoints": endpoints_of(cfg, name)}) if cfg.fleet.enabled else cfg
+    _sample_servers(mine, snapshot, logger, name)
     if cfg.prometheus.enabled:
         export_metrics_task(cfg.prometheus, str(cfg.state_path), "gpu_sampling", name, [], snapshot, 0.0,
                             result.status != "error")  # fmt: skip

@@ -184,7 +184,8 @@ PLACEMENTS: dict[str, FlowPlacement] = {
         "coordinated",
         (
             Step("GPU energy from this host's NVML samples", "every-host", "gpu"),
-            Step("tokens served, hosting, hardware, cloud price comparison", "central"),
+            Step("tokens served: its own endpoints' counters, its request logs", "every-host", "gpu"),
+            Step("hosting, hardware, cloud price comparison", "central"),
             Step("fleet report: energy per host, a missing host alerted", "central"),
         ),
         {"scope": "central"},
@@ -203,7 +204,12 @@ PLACEMENTS: dict[str, FlowPlacement] = {
         _HOST,
     ),
     "gpu-sampling": FlowPlacement(
-        "per-host", (Step("NVML reading into this host's history", "every-host", "gpu"),), host_params=("host",)
+        "per-host",
+        (
+            Step("NVML reading into this host's history", "every-host", "gpu"),
+            Step("token counters and /metrics of this host's own endpoints", "every-host", "gpu"),
+        ),
+        host_params=("host",),
     ),
     "monthly-backup": FlowPlacement(
         "per-host",

@@ -390,42 +390,55 @@ def _err_text(e: BaseException) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-class _Run:
-    def __init__(self, cfg: LogsConfig, now: float, dry_run: bool, level: int):
-        self.cfg = cfg
-        self.now = now
-        self.dry_run = dry_run
-        self.level = level
-        self.report = RotationReport(dirs=list(cfg.dirs), dry_run=dry_run)
-        self.pending: list[_Pending] = []
-        self.pending_since = 0.0
-        self.seen: set[tuple[int, int]] = set()
+def find_files(cfg: LogsConfig, top: str) -> tuple[list[str], list[str], list[str]]:
+    """(candidates, old-.gz candidates, our temp files) under top."""
+    logs, gzs, temps = [], [], []
+    gz_pattern = cfg.pattern + ".gz"
 
-    # -- discovery
-    def walk(self, top: str) -> tuple[list[str], list[str], list[str]]:
-        """(candidates, old-.gz candidates, our temp files) under top."""
-        logs, gzs, temps = [], [], []
-        gz_pattern = self.cfg.pattern + ".gz"
+    def visit(dirpath: str, names: list[str]) -> None:
+        for name in sorted(names):
+            full = os.path.join(dirpath, name)
+            if TEMP_RE.match(name):
+                temps.append(full)
+            elif name.endswith(".gz"):
+                if fnmatch.fnmatchcase(name, gz_pattern):
+                    gzs.append(full)
+            elif fnmatch.fnmatchcase(name, cfg.pattern):
+                logs.append(full)
 
-        def visit(dirpath: str, names: list[str]) -> None:
-            for name in sorted(names):
-                full = os.path.join(dirpath, name)
-                if TEMP_RE.match(name):
-                    temps.append(full)
-                elif name.endswith(".gz"):
-                    if fnmatch.fnmatchcase(name, gz_pattern):
-                        gzs.append(full)
-                elif fnmatch.fnmatchcase(name, self.cfg.pattern):
-                    logs.append(full)
+    if cfg.recursive:
+        for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
+            dirnames.sort()
+            visit(dirpath, filenames)
+    else:
+        with os.scandir(top) as it:
+            visit(top, [e.name for e in it if not e.is_dir(follow_symlinks=False)])
+    return logs, gzs, temps
 
-        if self.cfg.recursive:
-            for dirpath, dirnames, filenames in os.walk(top, followlinks=False):
-                dirnames.sort()
-                visit(dirpath, filenames)
-        else:
-            with os.scandir(top) as it:
-                visit(top, [e.name for e in it if not e.is_dir(follow_symlinks=False)])
-        return logs, gzs, temps
+
+def ineligible_reason(cfg: LogsConfig, now: float, st: os.stat_result, writers: WriterScan) -> str | None:
+    """None when the file may be compressed, else the reason to leave it."""
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    if st.st_nlink > 1:
+        return "has other hard links"
+    age = now - st.st_mtime
+    key = (st.st_dev, st.st_ino)
+    if key in writers.writers:
+        pids = ", ".join(str(p) for p in sorted(writers.writers[key]))
+        return f"{REASON_WRITING} (open for writing by pid {pids})"
+    if age < cfg.quiet_seconds:
+        return f"{REASON_WRITING} (modified {max(age, 0):.0f} s ago)"
+    if age < cfg.compress_after_days * 86400:
+        return REASON_YOUNG
+    return None
+
+
+class _Ledger:
+    """What a run did, file by file: the report, and the one way to add to it."""
+
+    def __init__(self, report: RotationReport):
+        self.report = report
 
     def skip(self, path: str, reason: str) -> None:
         self.report.skipped.append(SkippedEntry(path=path, reason=reason))
@@ -434,7 +447,86 @@ class _Run:
         text = e if isinstance(e, str) else _err_text(e)
         self.report.errors.append(ErrorEntry(path=path, error=text))
 
-    # -- phases
+    def record(self, p: _Pending) -> None:
+        self.report.compressed.append(
+            CompressedEntry(path=p.path, original_bytes=p.original_bytes, compressed_bytes=p.compressed_bytes)
+        )
+        self.report.bytes_saved += p.original_bytes - p.compressed_bytes
+
+
+class _Removals:
+    """Originals whose .gz is in place wait here and go in batches: only after the directory
+    entries of their .gz files are durable, and only if nobody changed or opened them meanwhile
+    (else the .gz this run made is taken back and the original stays)."""
+
+    def __init__(self, ledger: _Ledger):
+        self.ledger = ledger
+        self.pending: list[_Pending] = []
+        self.pending_since = 0.0
+
+    def add(self, p: _Pending) -> None:
+        if not self.pending:
+            self.pending_since = time.monotonic()
+        self.pending.append(p)
+        if len(self.pending) >= FLUSH_FILES or time.monotonic() - self.pending_since >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Remove originals whose .gz is in place, after a fresh check that nobody touched them."""
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        dirs = sorted({os.path.dirname(p.path) for p in batch})
+        for d in dirs:  # the .gz entries must be durable before any original goes
+            _fsync_dir(d)
+        writers = scan_writers({p.identity[:2] for p in batch})
+        for p in batch:
+            try:
+                st = os.lstat(p.path)
+            except FileNotFoundError:
+                # Someone else removed it; its content is safe in the .gz.
+                self.ledger.record(p)
+                continue
+            changed = _identity(st) != p.identity
+            writing = p.identity[:2] in writers.writers
+            if changed or writing:
+                reason = (
+                    REASON_CHANGED if changed else f"{REASON_WRITING} (opened for writing during compression)"
+                )
+                if p.created:
+                    self._undo(p)
+                self.ledger.skip(p.path, reason)
+                continue
+            try:
+                os.unlink(p.path)
+            except OSError as e:
+                self.ledger.error(p.path, e)
+                continue
+            self.ledger.record(p)
+        for d in dirs:
+            _fsync_dir(d)
+
+    def _undo(self, p: _Pending) -> None:
+        try:
+            if os.lstat(p.gz_path).st_ino == p.gz_ino:
+                os.unlink(p.gz_path)
+        except OSError as e:
+            self.ledger.error(p.gz_path, f"could not remove own .gz after the original changed: {_err_text(e)}")
+
+
+class _Run(_Ledger):
+    """One rotation over the configured directories: per directory, clean up after crashed runs,
+    delete very old .gz files, then compress what is due, one file at a time."""
+
+    def __init__(self, cfg: LogsConfig, now: float, dry_run: bool, level: int):
+        super().__init__(RotationReport(dirs=list(cfg.dirs), dry_run=dry_run))
+        self.cfg = cfg
+        self.now = now
+        self.dry_run = dry_run
+        self.level = level
+        self.removals = _Removals(self)
+        self.seen: set[tuple[int, int]] = set()
+
     def clean_temps(self, temps: list[str]) -> None:
         wall = time.time()
         for p in temps:
@@ -479,23 +571,6 @@ class _Run:
         for d in dirs:
             _fsync_dir(d)
 
-    def eligible(self, path: str, st: os.stat_result, writers: WriterScan) -> str | None:
-        """None when the file may be compressed, else the reason to leave it."""
-        if not stat.S_ISREG(st.st_mode):
-            return "not a regular file"
-        if st.st_nlink > 1:
-            return "has other hard links"
-        age = self.now - st.st_mtime
-        key = (st.st_dev, st.st_ino)
-        if key in writers.writers:
-            pids = ", ".join(str(p) for p in sorted(writers.writers[key]))
-            return f"{REASON_WRITING} (open for writing by pid {pids})"
-        if age < self.cfg.quiet_seconds:
-            return f"{REASON_WRITING} (modified {max(age, 0):.0f} s ago)"
-        if age < self.cfg.compress_after_days * 86400:
-            return REASON_YOUNG
-        return None
-
     def recover(self, path: str, st: os.stat_result) -> bool:
         """A .gz with exactly this file's content is a crashed run's finished work: finish it."""
         gz_path = path + ".gz"
@@ -507,65 +582,10 @@ class _Run:
                 return False
         except (OSError, EOFError, zlib.error, gzip.BadGzipFile):
             return False
-        self.add_pending(
+        self.removals.add(
             _Pending(path, gz_path, _identity(st), gz_st.st_ino, st.st_size, gz_st.st_size, False)
         )
         return True
-
-    def add_pending(self, p: _Pending) -> None:
-        if not self.pending:
-            self.pending_since = time.monotonic()
-        self.pending.append(p)
-        if len(self.pending) >= FLUSH_FILES or time.monotonic() - self.pending_since >= FLUSH_SECONDS:
-            self.flush()
-
-    def flush(self) -> None:
-        """Remove originals whose .gz is in place, after a fresh check that nobody touched them."""
-        if not self.pending:
-            return
-        batch, self.pending = self.pending, []
-        dirs = sorted({os.path.dirname(p.path) for p in batch})
-        for d in dirs:  # the .gz entries must be durable before any original goes
-            _fsync_dir(d)
-        writers = scan_writers({p.identity[:2] for p in batch})
-        for p in batch:
-            try:
-                st = os.lstat(p.path)
-            except FileNotFoundError:
-                # Someone else removed it; its content is safe in the .gz.
-                self._record(p)
-                continue
-            changed = _identity(st) != p.identity
-            writing = p.identity[:2] in writers.writers
-            if changed or writing:
-                reason = (
-                    REASON_CHANGED if changed else f"{REASON_WRITING} (opened for writing during compression)"
-                )
-                if p.created:
-                    self._undo(p)
-                self.skip(p.path, reason)
-                continue
-            try:
-                os.unlink(p.path)
-            except OSError as e:
-                self.error(p.path, e)
-                continue
-            self._record(p)
-        for d in dirs:
-            _fsync_dir(d)
-
-    def _undo(self, p: _Pending) -> None:
-        try:
-            if os.lstat(p.gz_path).st_ino == p.gz_ino:
-                os.unlink(p.gz_path)
-        except OSError as e:
-            self.error(p.gz_path, f"could not remove own .gz after the original changed: {_err_text(e)}")
-
-    def _record(self, p: _Pending) -> None:
-        self.report.compressed.append(
-            CompressedEntry(path=p.path, original_bytes=p.original_bytes, compressed_bytes=p.compressed_bytes)
-        )
-        self.report.bytes_saved += p.original_bytes - p.compressed_bytes
 
     def compress(self, logs: list[str], writers: WriterScan) -> None:
         for path in logs:
@@ -580,7 +600,7 @@ class _Run:
             if key in self.seen:  # overlapping dirs
                 continue
             self.seen.add(key)
-            reason = self.eligible(path, st, writers)
+            reason = ineligible_reason(self.cfg, self.now, st, writers)
             if reason:
                 self.skip(path, reason)
                 continue
@@ -608,7 +628,7 @@ class _Run:
                 )
                 continue
             try:
-                self.add_pending(_compress_one(path, st, self.level, self.cfg.min_free_bytes))
+                self.removals.add(_compress_one(path, st, self.level, self.cfg.min_free_bytes))
             except _Changed as e:
                 self.skip(path, str(e))
             except _TargetExists:
@@ -630,7 +650,7 @@ class _Run:
         self.error(path, why)
         self.skip(path, REASON_SPACE)
         self.report.stopped = f"{REASON_SPACE}: {why}"
-        self.flush()  # files already in place are finished; nothing else is started
+        self.removals.flush()  # files already in place are finished; nothing else is started
 
     def run_dir(self, top: str) -> None:
         try:
@@ -644,7 +664,7 @@ class _Run:
             except BlockingIOError:
                 self.error(top, "another log rotation is running on this directory")
                 return
-            logs, gzs, temps = self.walk(top)
+            logs, gzs, temps = find_files(self.cfg, top)
             self.clean_temps(temps)
             keys = set()
             for p in logs + gzs:
@@ -662,9 +682,9 @@ class _Run:
                 )
             self.delete_old(gzs, writers)
             self.compress(logs, writers)
-            self.flush()
+            self.removals.flush()
         except OSError as e:
-            self.flush()
+            self.removals.flush()
             self.error(top, e)
         finally:
             os.close(dir_fd)

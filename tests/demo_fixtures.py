@@ -45,6 +45,14 @@ def processes_with_marker(marker: str) -> list[psutil.Process]:
     return found
 
 
+def cmdline_of(p: psutil.Process) -> str:
+    """The command line, or "" for a process that exited while we looked (short-lived ones do)."""
+    try:
+        return " ".join(p.cmdline())
+    except psutil.Error:
+        return ""
+
+
 @dataclass
 class DemoProcess:
     state_dir: Path

@@ -10,7 +10,7 @@ import time
 import psutil
 import pytest
 
-from tests.demo_fixtures import DemoProcess, free_port, processes_with_marker
+from tests.demo_fixtures import DemoProcess, cmdline_of, free_port, processes_with_marker
 
 pytestmark = pytest.mark.demo
 
@@ -56,7 +56,7 @@ def test_ctrl_c_during_a_flow_run_stops_everything(demo_factory):
     deadline = time.monotonic() + 400
     engine = []
     while time.monotonic() < deadline and not engine and demo.proc.poll() is None:
-        engine = [p for p in processes_with_marker(demo.marker) if "prefect.engine" in " ".join(p.cmdline())]
+        engine = [p for p in processes_with_marker(demo.marker) if "prefect.engine" in cmdline_of(p)]
         time.sleep(0.2)
     assert engine, f"no flow-run process appeared:\n{demo.output[-4000:]}"
     t0 = time.monotonic()

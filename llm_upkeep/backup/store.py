@@ -68,7 +68,9 @@ def classify(exc: BaseException, action: str) -> BackupError:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         msg = exc.response.get("Error", {}).get("Message", "") or str(exc)
         if code in ("NoSuchBucket",):
-            return BackupError("no_such_bucket", f"{action}: bucket does not exist ({msg})")
+            name = exc.response.get("Error", {}).get("BucketName")
+            which = f"bucket {name!r}" if name else "bucket"
+            return BackupError("no_such_bucket", f"{action}: {which} does not exist ({msg})")
         if code in _ACCESS:
             return BackupError("access_denied", f"{action}: access denied ({code}: {msg})")
         if code in _CHECKSUM:

@@ -14,6 +14,7 @@ import yaml
 from llm_upkeep import cli
 from llm_upkeep.config import parse_config
 from llm_upkeep.sim.slack_sink import SlackSink
+from tests.timing import EARLY_S, bare_stream, nearer_first_token
 
 pytestmark = pytest.mark.prefect
 
@@ -69,8 +70,10 @@ async def _artifact_keys() -> set[str]:
 
 
 def test_cli_json_baseline_regression_and_slack(prefect_harness, sim_factory, slack, tmp_path, capsys):
-    sim = sim_factory(ttft_s=0.2, itl_s=0.004, tokens=6)
+    # Generation (5 x 120 ms) much longer than the first token, so TTFT and e2e cannot be confused.
+    sim = sim_factory(ttft_s=0.2, itl_s=0.12, tokens=6)
     cfg = make_config(tmp_path, sim)
+    bare_ttft, bare_e2e = bare_stream(sim.url, sim.behavior.model, max_tokens=6)
 
     code, doc = run_cli(capsys, "--config", cfg, "--json", "--save-baseline")
     assert code == 0, doc
@@ -79,7 +82,10 @@ def test_cli_json_baseline_regression_and_slack(prefect_harness, sim_factory, sl
     (e,) = doc["endpoints"]
     assert set(e) == {"target", "metrics", "quality", "baseline", "regressions"}
     assert e["target"] == "sim" and set(e["metrics"]) == METRIC_KEYS
-    assert 0.19 < e["metrics"]["ttft_p50_s"] < 0.5 and e["metrics"]["error_rate"] == 0
+    m = e["metrics"]
+    assert nearer_first_token(m["ttft_p50_s"], bare_ttft, bare_e2e), (m, bare_ttft, bare_e2e)
+    assert m["e2e_p50_s"] >= bare_e2e - EARLY_S, (m, bare_e2e)  # the whole answer is timed
+    assert e["metrics"]["error_rate"] == 0
     assert set(e["quality"]) == {"pass_rate", "checks"} and e["quality"]["pass_rate"] == 1.0
     assert e["baseline"]["pinned_now"] and e["baseline"]["reason"] == "save-baseline"
     assert e["regressions"] == [] and slack.messages == []

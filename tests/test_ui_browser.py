@@ -59,7 +59,13 @@ def run_browser(spec: dict, tmp_path: Path) -> dict:
     p = subprocess.run(["node", str(UI_DIR / "ui_check.mjs"), str(path)], cwd=UI_DIR, capture_output=True,
                        text=True, timeout=600)  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
-    return {page["name"]: page for page in json.loads(p.stdout.strip().splitlines()[-1])["pages"]}
+    result = json.loads(p.stdout.strip().splitlines()[-1])
+    # The UI must render without a script error or a failed request it logs as an error. Chromium's
+    # own request for /favicon.ico is not the UI's (Prefect serves its icons elsewhere; it 404s).
+    errors = [e for e in result["console_errors"] if not e.endswith("/favicon.ico)")]
+    assert errors == [], errors
+    assert result["page_errors"] == [], result["page_errors"]
+    return {page["name"]: page for page in result["pages"]}
 
 
 def test_ui_lists_deployments_with_schedules_and_renders_artifact_tables(demo_stack, tmp_path):

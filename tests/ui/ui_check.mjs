@@ -7,7 +7,10 @@ import { chromium } from 'playwright-core';
 
 const spec = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const timeout = spec.timeoutMs ?? 30000;
-const result = { pages: [], console_errors: [] };
+// console_errors / page_errors: console.error messages and uncaught exceptions, each with the
+// page it happened on; the test asserts both are empty.
+const result = { pages: [], console_errors: [], page_errors: [] };
+let current = '(start)';
 
 const context = await chromium.launchPersistentContext(spec.userDataDir, {
   executablePath: spec.chromium,
@@ -20,10 +23,16 @@ const context = await chromium.launchPersistentContext(spec.userDataDir, {
 try {
   const page = context.pages()[0] ?? await context.newPage();
   page.setDefaultTimeout(timeout);
-  page.on('console', (m) => { if (m.type() === 'error') result.console_errors.push(m.text().slice(0, 300)); });
+  page.on('console', (m) => {
+    if (m.type() !== 'error') return;
+    const where = m.location()?.url ? ` (${m.location().url})` : '';
+    result.console_errors.push(`${current}: ${m.text().slice(0, 300)}${where}`);
+  });
+  page.on('pageerror', (e) => { result.page_errors.push(`${current}: ${String(e).slice(0, 300)}`); });
   for (const p of spec.pages) {
     const out = { name: p.name, url: spec.base + p.path, found: {}, table_rows: null, text: '' };
     const t0 = Date.now();
+    current = p.name;
     try {
       await page.goto(out.url, { waitUntil: 'domcontentloaded' });
       for (const text of p.expect ?? []) {

@@ -78,12 +78,20 @@ def print_health(result) -> None:
 
 
 def cmd_run_daily_health(args) -> int:
-    precheck_config(args.config)
-    from flows.daily_health import daily_health
+    cfg = precheck_config(args.config)
+    kwargs = {"config_path": args.config, "allow_restart": not args.no_restart, "chain_runbook": not args.no_runbook}
+    from llm_upkeep import background
 
-    result = run_flow(
-        daily_health, config_path=args.config, allow_restart=not args.no_restart, chain_runbook=not args.no_runbook
-    )
+    if background.enabled() and not args.in_process:
+        from llm_upkeep.cli_runner import run_daily_health_in_background
+
+        result = run_daily_health_in_background(cfg, kwargs)
+        if result is None:
+            return EXIT_USAGE
+    else:
+        from flows.daily_health import daily_health
+
+        result = run_flow(daily_health, **kwargs)
     if args.json:
         emit_json(result.to_json())
     else:
@@ -137,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(p)
     p.add_argument("--no-restart", action="store_true", help="never restart, even when the runbook says so")
     p.add_argument("--no-runbook", action="store_true", help="do not chain the emergency runbook when degraded")
+    p.add_argument("--in-process", action="store_true",
+                   help="run the flow in this process, not on the warm background runner (docs/daily-health.md)")  # fmt: skip
     p.set_defaults(func=cmd_run_daily_health)
 
     p = sub.add_parser("config", help="validate the config file")

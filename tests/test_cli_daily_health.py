@@ -23,7 +23,8 @@ from tests.timing import as_true_as_bare, on_schedule
 def cli(args, env=None, timeout=120):
     return subprocess.run(
         [sys.executable, "-m", "llm_upkeep.cli", *args],
-        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "LLM_UPKEEP_CLI_IDLE_S": "5", **(env or {})},  # background runners leave soon
     )  # fmt: skip
 
 

@@ -15,8 +15,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from itertools import combinations
 from statistics import median
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:  # only in annotations; pandas costs 1 s to import on a loaded machine (CLI start)
+    import pandas as pd
 
 from llm_upkeep.checks import CheckResult, Status
 from llm_upkeep.config import EndpointConfig

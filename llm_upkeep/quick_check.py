@@ -18,6 +18,7 @@ from llm_upkeep.disk import check_disk, measure_disk
 from llm_upkeep.health import HealthResult, check_probe
 from llm_upkeep.measure import measure_probes
 from llm_upkeep.noconfig import nothing_checked
+from llm_upkeep.servermetrics.daily import judge_servers_readonly
 
 
 def read_host_checks(cfg: Config) -> list[CheckResult]:
@@ -45,6 +46,8 @@ async def run_quick_check(cfg: Config, endpoints: list[str] | None = None) -> He
     h = cfg.health
     probes = await measure_probes(eps, prompt=h.probe_prompt, max_tokens=h.probe_max_tokens, path="inline")
     checks = [c for p in probes for c in check_probe(p, h)] + host
+    # The servers' own /metrics; a pre-allocating server's full GPU is not a leak (servermetrics/daily.py).
+    checks = await judge_servers_readonly(cfg, eps, checks)
     empty = nothing_checked(checks, probed=len(eps), probes_expected=True)
     status = "nothing_checked" if empty else overall_status(checks)
     res = HealthResult(flow="check", status=status, checks=checks, started_at=started, error=empty)

@@ -195,3 +195,18 @@ def test_vllm_process_growing_2_percent_a_day_restarts(prefect_harness, sim_fact
     (a,) = result.actions
     assert a.decision == "executed" and "GPU memory growing" in a.reason and marker.read_text() == "r"
     assert result.status == "degraded"
+
+
+def test_quick_check_on_a_vllm_host_at_96_percent_is_ok(sim_factory, vllm_host, tmp_path):
+    """`llm-upkeep check` (no Prefect, no history) applies the same rule: the device total of a
+    pre-allocating host is not a leak, and the server's own figures are shown."""
+    from llm_upkeep.config import load_config
+    from llm_upkeep.quick_check import run_quick_check
+
+    vllm_host(0.965)
+    cfg_path, marker = vllm_config(tmp_path, sim_factory, kv=0.41)
+    res = asyncio.run(run_quick_check(load_config(cfg_path)))
+    assert by(res, "gpu_memory", "0").status == "ok" and "pre-allocate" in by(res, "gpu_memory", "0").detail
+    assert by(res, "kv_cache_usage", "vllm").value == 41.0
+    assert res.status == "ok", [c.public() for c in res.checks if c.status != "ok"]
+    assert not (tmp_path / "state" / "history.sqlite").exists()  # read-only

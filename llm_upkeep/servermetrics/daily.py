@@ -63,3 +63,18 @@ def judge_servers(
             samples = store.read_process_samples(state_dir, host, now - timedelta(days=sm.leak_window_days))
             extra += check_memory_trends(samples, sm, now, running)
     return out + extra
+
+
+async def judge_servers_readonly(
+    cfg: Config, endpoints: list[EndpointConfig], checks: list[CheckResult]
+) -> list[CheckResult]:
+    """For `llm-upkeep check` (no side effects): the metrics checks and the relaxed device-total
+    rule, without history (no preemption increase, no trend; the scheduled daily health has both)."""
+    from llm_upkeep.clients import make_http_client
+
+    async with make_http_client() as http:
+        readings = await read_servers(cfg, endpoints, http)
+    extra = [c for r in readings for c in check_reading(r, cfg.server_metrics)]
+    return (
+        relax_device_total(checks, preallocating_endpoints(endpoints, readings, cfg.server_metrics)) + extra
+    )

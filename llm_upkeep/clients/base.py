@@ -13,6 +13,7 @@ import asyncio
 import codecs
 import contextlib
 import json
+import math
 import re
 import time
 from abc import ABC, abstractmethod
@@ -118,10 +119,17 @@ def parse_prometheus(text: str) -> dict[str, float]:
         return {}
 
 
+def count_field(v: Any) -> int | None:
+    """A token count from a server: a finite, non-negative number, else None (not a crash)."""
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
+        return None
+    return int(v)
+
+
 def normalize_usage(usage: Any) -> dict | None:
     if not isinstance(usage, dict):
         return None
-    pt, ct = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    pt, ct = count_field(usage.get("prompt_tokens")), count_field(usage.get("completion_tokens"))
     if pt is None and ct is None:
         return None
     return {"prompt_tokens": pt, "completion_tokens": ct}
@@ -265,7 +273,7 @@ class LLMClient(ABC):
     def parse_json(self, data: bytes, path: str) -> Any:
         try:
             return json.loads(data)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise LLMError("malformed", f"{self._where(path)}: not JSON: {data[:80]!r}") from None
 
     async def stream_lines(
@@ -344,6 +352,7 @@ __all__ = [
     "LLMError",
     "StreamEvent",
     "make_http_client",
+    "count_field",
     "normalize_usage",
     "parse_prometheus",
     "read_capped",

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from llm_upkeep.clients.base import LLMClient, StreamEvent, stream_error, text_field
+from llm_upkeep.clients.base import LLMClient, StreamEvent, count_field, stream_error, text_field
 from llm_upkeep.clients.errors import LLMError
 
 _NS = 1e9
@@ -17,10 +17,10 @@ def ollama_server_timings(obj: dict) -> dict:
     out: dict[str, Any] = {}
     for key in ("load_duration", "prompt_eval_duration", "eval_duration", "total_duration"):
         v = obj.get(key)
-        out[f"{key}_s"] = (v / _NS) if isinstance(v, int | float) else 0.0
+        out[f"{key}_s"] = (v / _NS) if count_field(v) is not None else 0.0
     for key in ("eval_count", "prompt_eval_count"):
         v = obj.get(key)
-        out[key] = int(v) if isinstance(v, int | float) else None
+        out[key] = count_field(v)
     out["done_reason"] = obj.get("done_reason")
     return out
 
@@ -82,7 +82,7 @@ class OllamaClient(LLMClient):
                 continue
             try:
                 obj = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise LLMError("malformed", f"{where}: unparseable stream line {line[:60]!r}") from None
             if not isinstance(obj, dict):
                 raise LLMError("malformed", f"{where}: stream line is not an object: {line[:60]!r}")
@@ -213,7 +213,7 @@ class OllamaClient(LLMClient):
                 continue
             try:
                 obj = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise LLMError("malformed", f"{where}: unparseable progress line {line[:60]!r}") from None
             if not isinstance(obj, dict):
                 raise LLMError("malformed", f"{where}: progress line is not an object")

@@ -9,6 +9,7 @@ from typing import Any
 from llm_upkeep.clients.base import (
     LLMClient,
     StreamEvent,
+    count_field,
     normalize_usage,
     parse_prometheus,
     stream_error,
@@ -23,10 +24,10 @@ def _llamacpp_timings(t: Any) -> dict | None:
         return None
     ms = 1000.0
     return {
-        "prompt_eval_duration_s": (t.get("prompt_ms") or 0) / ms,
-        "eval_duration_s": (t.get("predicted_ms") or 0) / ms,
-        "prompt_eval_count": t.get("prompt_n"),
-        "eval_count": t.get("predicted_n"),
+        "prompt_eval_duration_s": (t["prompt_ms"] if count_field(t.get("prompt_ms")) is not None else 0) / ms,
+        "eval_duration_s": (t["predicted_ms"] if count_field(t.get("predicted_ms")) is not None else 0) / ms,
+        "prompt_eval_count": count_field(t.get("prompt_n")),
+        "eval_count": count_field(t.get("predicted_n")),
     }
 
 
@@ -89,7 +90,7 @@ class OpenAIClient(LLMClient):
                 continue
             try:
                 obj = json.loads(data)
-            except ValueError:
+            except (ValueError, RecursionError):
                 raise LLMError("malformed", f"{where}: unparseable SSE data {data[:60]!r}") from None
             if not isinstance(obj, dict):
                 raise LLMError("malformed", f"{where}: SSE data is not an object: {data[:60]!r}")

@@ -51,7 +51,7 @@ def ollama_candidates(p: PinnedModel, cfg: ReviewConfig, http: httpx.Client) -> 
     )
     try:
         tags = json.loads(body).get("tags")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         raise RegistryError("malformed tag list (not a JSON object)") from None
     if not isinstance(tags, list):
         raise RegistryError("malformed tag list (no 'tags' list)")
@@ -80,7 +80,7 @@ def hf_candidates(p: PinnedModel, cfg: ReviewConfig, http: httpx.Client) -> list
     _r, body = _get(http, f"{cfg.hf_endpoint}/api/models?{query}", headers)
     try:
         rows = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise RegistryError("malformed model list (not JSON)") from None
     if not isinstance(rows, list):
         raise RegistryError("malformed model list (not a list)")

@@ -207,7 +207,7 @@ def fetch_ollama_digest(http: httpx.Client, registry_url: str, namespace: str, m
     r, body = _get(http, url, {"Accept": MANIFEST_ACCEPT})
     try:
         manifest = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise RegistryError("malformed manifest (not JSON)") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("layers"), list):
         raise RegistryError("malformed manifest (no layers)")
@@ -242,7 +242,7 @@ def fetch_hf_revision(http: httpx.Client, endpoint: str, repo: str, ref: str, to
     _r, body = _get(http, url, headers)
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise RegistryError("malformed answer (not JSON)") from None
     sha = data.get("sha") if isinstance(data, dict) else None
     if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-fA-F]{7,64}", sha):

@@ -94,6 +94,24 @@ class StreamEvent:
     server: dict | None = None
 
 
+@dataclass(frozen=True)
+class GenRequest:
+    """One generation as the caller asked for it; each dialect turns it into its own request body."""
+
+    prompt: str
+    max_tokens: int
+    chat: bool = True
+    temperature: float = 0.0
+    seed: int | None = 42
+    system: str | None = None
+
+    def messages(self) -> list[dict[str, str]]:
+        """Chat messages: the system prompt (when there is one), then the user's."""
+        msgs = [{"role": "system", "content": self.system}] if self.system else []
+        msgs.append({"role": "user", "content": self.prompt})
+        return msgs
+
+
 def safe_url(url: str) -> str:
     """URL without user:password@ (credentials must never reach a message)."""
     parts = urlsplit(url)
@@ -151,7 +169,6 @@ class LLMClient(ABC):
         )
 
     # -------------------------------------------------------------- the dialect API
-    @abstractmethod
     def stream_generate(
         self,
         prompt: str,
@@ -163,8 +180,8 @@ class LLMClient(ABC):
         system: str | None = None,
     ) -> AsyncIterator[StreamEvent]:
         """Stream one generation as StreamEvents; server faults raise LLMError."""
+        return self._stream(GenRequest(prompt, max_tokens, chat, temperature, seed, system))
 
-    @abstractmethod
     async def complete(
         self,
         prompt: str,
@@ -176,6 +193,15 @@ class LLMClient(ABC):
         system: str | None = None,
     ) -> dict:
         """One non-streamed generation: text, reasoning, usage, finish_reason."""
+        return await self._complete(GenRequest(prompt, max_tokens, chat, temperature, seed, system))
+
+    @abstractmethod
+    def _stream(self, req: GenRequest) -> AsyncIterator[StreamEvent]:
+        """The dialect's streamed generation (an async generator)."""
+
+    @abstractmethod
+    async def _complete(self, req: GenRequest) -> dict:
+        """The dialect's non-streamed generation."""
 
     @abstractmethod
     async def list_models(self) -> list[str]:
@@ -269,6 +295,13 @@ class LLMClient(ABC):
     async def request_json(self, method: str, path: str, body: Any = None, **kw) -> Any:
         status, data = await self.request(method, path, body, **kw)
         return self.parse_json(data, path)
+
+    async def request_json_if_served(self, method: str, path: str, body: Any = None) -> tuple[bool, Any]:
+        """(True, the JSON answer), or (False, None) where the server has no such route (404, 405, 501)."""
+        status, data = await self.request(method, path, body, ok_statuses=(404, 405, 501))
+        if status in (404, 405, 501):
+            return False, None
+        return True, self.parse_json(data, path)
 
     def parse_json(self, data: bytes, path: str) -> Any:
         try:

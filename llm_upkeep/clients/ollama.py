@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from llm_upkeep.clients.base import LLMClient, StreamEvent, count_field, stream_error, text_field
+from llm_upkeep.clients.base import GenRequest, LLMClient, StreamEvent, count_field, stream_error, text_field
 from llm_upkeep.clients.errors import LLMError
 
 _NS = 1e9
@@ -37,43 +37,22 @@ def same_model(a: str | None, b: str | None) -> bool:
 class OllamaClient(LLMClient):
     api = "ollama"
 
-    def _gen_body(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int,
-        chat: bool,
-        temperature: float,
-        seed: int | None,
-        system: str | None,
-    ) -> tuple[str, dict]:
-        options: dict[str, Any] = {"temperature": temperature, "num_predict": max_tokens}
-        if seed is not None:
-            options["seed"] = seed
+    def _gen_body(self, req: GenRequest) -> tuple[str, dict]:
+        options: dict[str, Any] = {"temperature": req.temperature, "num_predict": req.max_tokens}
+        if req.seed is not None:
+            options["seed"] = req.seed
         body: dict[str, Any] = {"model": self.endpoint.model, "options": options}
-        if chat:
-            msgs = [{"role": "system", "content": system}] if system else []
-            msgs.append({"role": "user", "content": prompt})
-            body["messages"] = msgs
+        if req.chat:
+            body["messages"] = req.messages()
             return "/api/chat", body
-        body["prompt"] = prompt
-        if system:
-            body["system"] = system
+        body["prompt"] = req.prompt
+        if req.system:
+            body["system"] = req.system
         return "/api/generate", body
 
-    async def stream_generate(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int,
-        chat: bool = True,
-        temperature: float = 0.0,
-        seed: int | None = 42,
-        system: str | None = None,
-    ) -> AsyncIterator[StreamEvent]:
-        path, body = self._gen_body(
-            prompt, max_tokens=max_tokens, chat=chat, temperature=temperature, seed=seed, system=system
-        )
+    async def _stream(self, req: GenRequest) -> AsyncIterator[StreamEvent]:
+        path, body = self._gen_body(req)
+        chat = req.chat
         body["stream"] = True
         where = self._where(path)
         done = False
@@ -120,19 +99,9 @@ class OllamaClient(LLMClient):
         if not done:
             raise LLMError("truncated", f"{where}: stream ended without the final done:true object")
 
-    async def complete(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int,
-        chat: bool = True,
-        temperature: float = 0.0,
-        seed: int | None = 42,
-        system: str | None = None,
-    ) -> dict:
-        path, body = self._gen_body(
-            prompt, max_tokens=max_tokens, chat=chat, temperature=temperature, seed=seed, system=system
-        )
+    async def _complete(self, req: GenRequest) -> dict:
+        path, body = self._gen_body(req)
+        chat = req.chat
         body["stream"] = False
         obj = await self.request_json("POST", path, body)
         if not isinstance(obj, dict):
@@ -188,15 +157,11 @@ class OllamaClient(LLMClient):
         return obj
 
     async def embed(self, texts: list[str]) -> list[list[float]] | None:
-        status, data = await self.request(
-            "POST",
-            "/api/embed",
-            {"model": self.endpoint.model, "input": list(texts)},
-            ok_statuses=(404, 405, 501),
+        served, obj = await self.request_json_if_served(
+            "POST", "/api/embed", {"model": self.endpoint.model, "input": list(texts)}
         )
-        if status in (404, 405, 501):
+        if not served:
             return None
-        obj = self.parse_json(data, "/api/embed")
         embs = obj.get("embeddings") if isinstance(obj, dict) else None
         if not isinstance(embs, list):
             raise LLMError("malformed", f"{self._where('/api/embed')}: no 'embeddings' list")

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from llm_upkeep.clients.base import (
+    GenRequest,
     LLMClient,
     StreamEvent,
     count_field,
@@ -34,44 +35,23 @@ def _llamacpp_timings(t: Any) -> dict | None:
 class OpenAIClient(LLMClient):
     api = "openai"
 
-    def _gen_body(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int,
-        chat: bool,
-        temperature: float,
-        seed: int | None,
-        system: str | None,
-    ) -> tuple[str, dict]:
+    def _gen_body(self, req: GenRequest) -> tuple[str, dict]:
         body: dict[str, Any] = {
             "model": self.endpoint.model,
-            "max_tokens": max_tokens,
-            "temperature": temperature,
+            "max_tokens": req.max_tokens,
+            "temperature": req.temperature,
         }
-        if seed is not None:
-            body["seed"] = seed
-        if chat:
-            msgs = [{"role": "system", "content": system}] if system else []
-            msgs.append({"role": "user", "content": prompt})
-            body["messages"] = msgs
+        if req.seed is not None:
+            body["seed"] = req.seed
+        if req.chat:
+            body["messages"] = req.messages()
             return "/v1/chat/completions", body
-        body["prompt"] = f"{system}\n\n{prompt}" if system else prompt
+        body["prompt"] = f"{req.system}\n\n{req.prompt}" if req.system else req.prompt
         return "/v1/completions", body
 
-    async def stream_generate(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int,
-        chat: bool = True,
-        temperature: float = 0.0,
-        seed: int | None = 42,
-        system: str | None = None,
-    ) -> AsyncIterator[StreamEvent]:
-        path, body = self._gen_body(
-            prompt, max_tokens=max_tokens, chat=chat, temperature=temperature, seed=seed, system=system
-        )
+    async def _stream(self, req: GenRequest) -> AsyncIterator[StreamEvent]:
+        path, body = self._gen_body(req)
+        chat = req.chat
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
         where = self._where(path)
@@ -125,19 +105,9 @@ class OpenAIClient(LLMClient):
         if not done:
             raise LLMError("truncated", f"{where}: stream ended without data: [DONE]")
 
-    async def complete(
-        self,
-        prompt: str,
-        *,
-        max_tokens: int,
-        chat: bool = True,
-        temperature: float = 0.0,
-        seed: int | None = 42,
-        system: str | None = None,
-    ) -> dict:
-        path, body = self._gen_body(
-            prompt, max_tokens=max_tokens, chat=chat, temperature=temperature, seed=seed, system=system
-        )
+    async def _complete(self, req: GenRequest) -> dict:
+        path, body = self._gen_body(req)
+        chat = req.chat
         obj = await self.request_json("POST", path, body)
         where = self._where(path)
         if not isinstance(obj, dict) or not isinstance(obj.get("choices"), list) or not obj["choices"]:
@@ -175,15 +145,11 @@ class OpenAIClient(LLMClient):
         return str(obj.get("version")) if isinstance(obj, dict) and obj.get("version") else None
 
     async def embed(self, texts: list[str]) -> list[list[float]] | None:
-        status, data = await self.request(
-            "POST",
-            "/v1/embeddings",
-            {"model": self.endpoint.model, "input": list(texts)},
-            ok_statuses=(404, 405, 501),
+        served, obj = await self.request_json_if_served(
+            "POST", "/v1/embeddings", {"model": self.endpoint.model, "input": list(texts)}
         )
-        if status in (404, 405, 501):
+        if not served:
             return None
-        obj = self.parse_json(data, "/v1/embeddings")
         items = obj.get("data") if isinstance(obj, dict) else None
         if not isinstance(items, list):
             raise LLMError("malformed", f"{self._where('/v1/embeddings')}: no 'data' list")

@@ -165,6 +165,7 @@ def test_judge_pins_first_run_then_reports_regression_with_markdown_plot_and_sla
     md = render_markdown(result)
     assert "## sim: REGRESSION" in md and "| ttft_p50_s |" in md and "**REGRESSION**" in md
     assert (state_dir / "plot.png").resolve().as_uri() in md
+    assert "](data:image/png;base64,iVBOR" in md  # inlined too: the Prefect UI cannot open file://
     rows = prompt_rows(second)
     assert {r["prompt"] for r in rows} == {"p0", "p1", "p2"}
     assert all(r["ttft_p50_s"] > r["ttft_p50_s_baseline"] * 1.5 for r in rows)

@@ -79,6 +79,7 @@ def test_report_table_and_plot(month, state_dir, tmp_path):
     r.plot_path = str(png)
     md = render_report(r)
     assert "| **total** | **442.60 EUR** |" in md and "cost-review-2026-10.png" in md
+    assert "![Daily cost and tokens](data:image/png;base64,iVBOR" in md  # inlined for the Prefect UI
     [row] = comparison_table(r)
     assert row["cloud model"] == "acme/big" and row["saving (EUR)"] == -420.93
     assert r.to_json()["flow"] == "cost-review"

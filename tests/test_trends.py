@@ -107,6 +107,7 @@ def test_weekly_review_reports_leak_and_drift(prefect_harness, tmp_path):
     assert "GPU 0: GPU memory up" in s.summary and "`prod`: TTFT up" in s.summary
     md = render_report(result)
     assert "## Trends: ⚠️ WARN" in md and "memory leak (playbook: restart the serving process)" in md
+    assert "![Daily values and fitted trends](data:image/png;base64,iVBOR" in md  # the plot, inlined for the UI
     assert set(result.to_json()["sections"]) >= {"trends"}
     df = history.read_checks(state)
     assert {"trend_gpu_memory", "trend_ttft"} <= set(df[df.flow == "weekly-review"].check_name)

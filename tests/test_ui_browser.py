@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from llm_upkeep.deploy import load_deployments, project_dir
+from tests.test_cost_review import month  # noqa: F401  (fixture: a planted month of cost data)
 
 pytestmark = pytest.mark.demo
 UI_DIR = Path(__file__).resolve().parent / "ui"
@@ -127,3 +128,124 @@ def test_ui_lists_deployments_with_schedules_and_renders_artifact_tables(demo_st
     for page in seen.values():
         if page.get("screenshot"):
             assert Path(page["screenshot"]).stat().st_size > 10_000
+
+
+# ---------------------------------------------------------------- plots in the Prefect UI
+
+
+@pytest.fixture
+def prefect_ui(tmp_path):
+    """A real `prefect server start` (API and UI) on a free loopback port, on its own SQLite file."""
+    import os
+    import sys
+    import time
+
+    from tests.prom_fixtures import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    home = tmp_path / "prefect-home"
+    home.mkdir()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+           "PREFECT_UI_API_URL": f"{url}/api", "PREFECT_API_URL": f"{url}/api"}  # fmt: skip
+    log = open(tmp_path / "prefect-server.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            assert proc.poll() is None, (tmp_path / "prefect-server.log").read_text()[-3000:]
+            try:
+                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "Prefect server did not start"
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log.close()
+
+
+def _report_markdowns(tmp_path: Path, sim_factory, cost_config, state_dir) -> dict[str, str]:
+    """The markdown our reports publish, each with its plot inlined: trends (weekly review), the
+    latency comparison (weekly benchmark, baseline against a slowed-down server) and the daily cost
+    (cost review)."""
+    import asyncio
+    from datetime import date, timedelta
+
+    from llm_upkeep import history
+    from llm_upkeep.bench.config import BenchmarkConfig
+    from llm_upkeep.bench.report import plot_latency, render_markdown
+    from llm_upkeep.bench.result import BenchmarkResult, judge_run
+    from llm_upkeep.bench.runner import RunSettings, run_suite
+    from llm_upkeep.clients import make_http_client
+    from llm_upkeep.cost.plot import plot_daily
+    from llm_upkeep.cost.report import render_report as render_cost
+    from llm_upkeep.cost.review import review_costs
+    from llm_upkeep.trends.config import TrendsConfig
+    from llm_upkeep.trends.review import render_trends_md, review_trends
+    from tests.bench_fixtures import tiny_suite
+    from tests.cost_helpers import END as COST_END
+    from tests.cost_helpers import PERIOD, START
+    from tests.llm_fixtures import endpoint_for
+    from tests.trend_fixtures import END, write_history
+
+    trends_state = tmp_path / "trends"
+    trends_state.mkdir()
+    write_history(trends_state, creep_per_day=0.02, ttft_drift=2.0)
+    since = END - timedelta(weeks=4)
+    tr = review_trends(history.read_checks(trends_state, since=since),
+                       history.read_gpu_samples(trends_state, since=since), TrendsConfig())  # fmt: skip
+    trends_md = "# Weekly review: trends\n\n" + "\n".join(render_trends_md(tr.model_dump(mode="json")))
+
+    sim = sim_factory(ttft_s=0.05, itl_s=0.003, tokens=6)
+    ep, suite = endpoint_for(sim, api="openai"), tiny_suite(3, max_tokens=6)
+    bcfg = BenchmarkConfig(profile="concurrent", concurrency=3, repeats=3, warmup=1, ramp_up_s=0.05)
+    bench_state = tmp_path / "bench"
+
+    async def judged():
+        async with make_http_client() as http:
+            run = await run_suite(ep, suite, RunSettings.from_config(bcfg), http)
+            return await judge_run(run, suite, bcfg, bench_state, endpoint=ep, http=http)
+
+    asyncio.run(judged())
+    sim.behavior.slowdown = 2.0
+    e = asyncio.run(judged())
+    e.plot_path = str(plot_latency(e.run, e.baseline_run, bench_state / "plot.png"))
+    bench_md = render_markdown(BenchmarkResult(status=e.status, endpoints=[e],
+                                               suite={"name": suite.name, "hash": suite.hash, "prompts": 3}))  # fmt: skip
+
+    r = review_costs(cost_config, state_dir, START, COST_END, period=PERIOD, today=date(2026, 11, 1))
+    r.plot_path = str(plot_daily(r, tmp_path / "reports"))
+    return {"plot-trends": trends_md, "plot-benchmark": bench_md, "plot-cost": render_cost(r)}
+
+
+def test_plots_render_in_the_prefect_ui(prefect_ui, sim_factory, state_dir, tmp_path, request):
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
+    pages = []
+    cost_config = request.getfixturevalue("month")
+    for key, md in _report_markdowns(tmp_path, sim_factory, cost_config, state_dir).items():
+        assert "](data:image/png;base64," in md, key
+        r = httpx.post(f"{prefect_ui}/api/artifacts/", json={"key": key, "type": "markdown", "data": md,
+                       "description": f"plot test: {key}"}, timeout=30)  # fmt: skip
+        r.raise_for_status()
+        pages.append({"name": key, "path": f"/artifacts/artifact/{r.json()['id']}", "images": 1,
+                      "screenshot": True, "expect": [f"plot test: {key}"]})  # fmt: skip
+    spec = make_spec(pages, tmp_path)
+    spec["base"] = prefect_ui
+    seen = run_browser(spec, tmp_path)
+    for name, page in seen.items():
+        assert not page.get("error"), (name, page["error"])
+        imgs = [i for i in page["images"] if i["scheme"] == "data"]
+        assert imgs, (name, page["images"], page["text"][:500])
+        assert all(i["complete"] and i["natural_width"] > 0 for i in imgs), (name, imgs)

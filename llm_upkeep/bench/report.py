@@ -131,9 +131,13 @@ def render_endpoint(e: EndpointBenchmark) -> str:
         lines += [f"Benchmark host event-loop lag while measuring: p50 {_ms(lag.get('p50'))}, "
                   f"p99 {_ms(lag.get('p99'))} (time the benchmark itself may add to a request).", ""]  # fmt: skip
     if e.plot_path:
+        from llm_upkeep.plots import markdown_image  # inlined: the Prefect UI cannot open file://
+
+        img = markdown_image(e.plot_path, "Latency distributions, baseline against now")
         uri = Path(e.plot_path).resolve().as_uri()
         lines += [f"Latency distributions, baseline against now: [{Path(e.plot_path).name}]({uri}) "
                   f"(`{e.plot_path}`)", ""]  # fmt: skip
+        lines += [img, ""] if img else []
 
     lines += ["### Quality", "", quality_sentence(e), ""]
     q = e.quality or {}

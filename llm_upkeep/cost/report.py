@@ -64,7 +64,11 @@ def render_report(r: CostReview) -> str:
         lines += ["| " + " | ".join("" if v is None else str(v) for v in row.values()) + " |" for row in rows]
         lines.append("")
     if r.plot_path:
+        from llm_upkeep.plots import markdown_image  # inlined: the Prefect UI cannot open file://
+
         lines += [f"Daily cost and tokens: [{r.plot_path}](file://{r.plot_path})", ""]
+        img = markdown_image(r.plot_path, "Daily cost and tokens")
+        lines += [img, ""] if img else []
     if r.hosts:
         lines += [render_hosts(r.hosts, "Hosts (energy parts)")]
     if r.notes:

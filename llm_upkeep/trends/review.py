@@ -197,7 +197,12 @@ def render_trends_md(d: dict[str, Any]) -> list[str]:
     rows = d.get("series") or []
     if not rows:
         return []
-    out = ["| series | target | days | change | p | verdict |", "|---|---|---:|---:|---|---|"]
+    from llm_upkeep.plots import markdown_image
+    from llm_upkeep.trends.plot import plot_trends
+
+    img = markdown_image(plot_trends(rows), "Daily values and fitted trends")
+    out = [img, ""] if img else []
+    out += ["| series | target | days | change | p | verdict |", "|---|---|---:|---:|---|---|"]
     icon = {"ok": "✅", "warn": "⚠️", "skipped": "⏭️"}
     for s in rows:
         t = s.get("trend") or {}
@@ -205,7 +210,7 @@ def render_trends_md(d: dict[str, Any]) -> list[str]:
         p = t.get("p_value")
         out.append(
             f"| {SERIES_LABEL.get(s['kind'], s['kind'])} | {s['target']} | {len(s.get('days') or [])} | "
-            f"{'—' if pct is None else f'{pct:+.0f} %'} | {'—' if p is None else f'{p:.3g}'} | "
+            f"{'—' if pct is None else f'{round(pct):+d} %'} | {'—' if p is None else f'{p:.3g}'} | "
             f"{icon.get(s['status'], '')} {s['verdict'].replace('|', '/')} |"
         )
     return out + [""]

@@ -1,7 +1,8 @@
 // Drives Debian's headless Chromium through the Prefect UI for tests/test_ui_browser.py.
 // Usage: node ui_check.mjs SPEC.json  -> prints one JSON object (what each page showed).
 // SPEC: {base, chromium, userDataDir, screenshotDir, timeoutMs,
-//        pages: [{name, path, expect: [text...], table: bool, screenshot: bool}]}
+//        pages: [{name, path, expect: [text...], table: bool, screenshot: bool, images: n}]}
+// images: wait for n data: images to load; report each <img> (scheme, natural width/height, complete).
 import { readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 
@@ -49,6 +50,18 @@ try {
         } catch { /* counted as 0 below */ }
         out.table_rows = await page.locator('table tbody tr').count();
         out.table_headers = await page.locator('table thead th').allInnerTexts();
+      }
+      if (p.images) {
+        // images: wait for at least n data: images to finish loading, then report every <img>
+        try {
+          await page.waitForFunction((n) => {
+            const imgs = [...document.querySelectorAll('img')].filter((i) => i.src.startsWith('data:'));
+            return imgs.length >= n && imgs.every((i) => i.complete);
+          }, p.images, { timeout });
+        } catch { /* reported below as what was there */ }
+        out.images = await page.evaluate(() => [...document.querySelectorAll('img')].map((i) => ({
+          scheme: i.src.split(':')[0], natural_width: i.naturalWidth, natural_height: i.naturalHeight,
+          complete: i.complete, alt: i.alt })));
       }
       await page.waitForTimeout(500); // let charts and fonts settle for the screenshot
       out.text = (await page.locator('body').innerText()).slice(0, 4000);

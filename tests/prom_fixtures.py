@@ -29,10 +29,12 @@ def need(binary: str) -> str:
 class Proc:
     """A started component: its URL, and a stop that never leaves it behind."""
 
-    def __init__(self, args: list[str], url: str, ready_path: str, log: Path, timeout_s: float = 30.0):
+    def __init__(self, args: list[str], url: str, ready_path: str, log: Path, timeout_s: float = 30.0,
+                 env: dict[str, str] | None = None):  # fmt: skip
         self.url = url
         self.log = log
-        self.p = subprocess.Popen(args, stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+        with open(log, "wb") as out:
+            self.p = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout_s
         while True:
             if self.p.poll() is not None:

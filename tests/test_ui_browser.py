@@ -138,9 +138,8 @@ def prefect_ui(tmp_path):
     """A real `prefect server start` (API and UI) on a free loopback port, on its own SQLite file."""
     import os
     import sys
-    import time
 
-    from tests.prom_fixtures import free_port
+    from tests.prom_fixtures import Proc, free_port
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -149,29 +148,12 @@ def prefect_ui(tmp_path):
     env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
            "PREFECT_API_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
            "PREFECT_UI_API_URL": f"{url}/api", "PREFECT_API_URL": f"{url}/api"}  # fmt: skip
-    log = open(tmp_path / "prefect-server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
-                             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    server = Proc([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                  url, "/api/health", tmp_path / "prefect-server.log", timeout_s=180, env=env)  # fmt: skip
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, (tmp_path / "prefect-server.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/api/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "Prefect server did not start"
-            time.sleep(0.5)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
+        server.stop()
 
 
 def _report_markdowns(tmp_path: Path, sim_factory, cost_config, state_dir) -> dict[str, str]:

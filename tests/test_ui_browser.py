@@ -225,7 +225,7 @@ def test_plots_render_in_the_prefect_ui(prefect_ui, sim_factory, state_dir, tmp_
                       "screenshot": True, "expect": [f"plot test: {key}"]})  # fmt: skip
     spec = make_spec(pages, tmp_path)
     spec["base"] = prefect_ui
-    seen = run_browser(spec, tmp_path)
+    seen = run_browser(spec, tmp_path)  # asserts no console error and no page error on any page
     for name, page in seen.items():
         assert not page.get("error"), (name, page["error"])
         imgs = [i for i in page["images"] if i["scheme"] == "data"]

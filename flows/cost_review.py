@@ -10,7 +10,6 @@ from typing import Literal
 
 from prefect import flow, get_run_logger
 
-from llm_upkeep.config import load_config
 from llm_upkeep.configbase import ConfigError
 from llm_upkeep.cost.fleet import EnergyPart, collect_energies, energy_part, token_sources_of
 from llm_upkeep.cost.review import CostReview, month_window
@@ -28,6 +27,7 @@ from tasks.cost import (
 )
 from tasks.fleet import dispatching, publish_if_part, run_host_parts
 from tasks.health import send_alert_task
+from tasks.run_config import load_run_config
 
 
 @flow(name="cost-review", log_prints=False)
@@ -44,7 +44,7 @@ async def cost_review(
     names a missing host in the report and alerts, and prices the whole fleet once."""
     install_log_redaction()
     logger = get_run_logger()
-    cfg = load_config(config_path)
+    cfg = load_run_config(config_path)
     ccfg = cfg.cost
     state_dir = str(cfg.state_path)
     start, end, period = month_window(month, datetime.now(UTC))

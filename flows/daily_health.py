@@ -14,7 +14,7 @@ from prefect.context import get_run_context
 
 from llm_upkeep.checks import CheckResult, overall_status
 from llm_upkeep.clients import make_http_client
-from llm_upkeep.config import Config, load_config
+from llm_upkeep.config import Config
 from llm_upkeep.fleet import plan_scope, runs_on_hosts
 from llm_upkeep.fleet_parts import part_checks, prefix_checks, render_hosts
 from llm_upkeep.health import HealthResult, check_probe, plan_restarts, render_report
@@ -38,6 +38,7 @@ from tasks.health import (
 )
 from tasks.notify import send_notice_task
 from tasks.prom import export_metrics_task
+from tasks.run_config import load_run_config
 from tasks.servermetrics import judge_server_metrics_task, read_server_metrics_task
 
 
@@ -65,7 +66,7 @@ async def daily_health(
     logger = get_run_logger()
     t0 = time.monotonic()
     started = datetime.now(UTC)
-    cfg = load_config(config_path)
+    cfg = load_run_config(config_path)
     state_dir = str(cfg.state_path)
     plan = plan_scope(cfg, scope, host)
     logger.info("daily health %s", plan.describe())

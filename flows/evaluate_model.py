@@ -23,7 +23,7 @@ from prefect.input import RunInput
 from prefect.transactions import transaction
 from pydantic import Field
 
-from llm_upkeep.config import load_config
+from llm_upkeep.control import effective_approval
 from llm_upkeep.models.endpoints import managed_endpoint
 from llm_upkeep.models.evaluate import (
     Decision,
@@ -35,6 +35,7 @@ from llm_upkeep.models.evaluate import (
     slack_message,
     staging_for,
 )
+from llm_upkeep.models.guard import allowed_candidate
 from llm_upkeep.redact import install_log_redaction, redact
 from tasks.fleet import on_endpoint_host, publish_if_part
 from tasks.models import (
@@ -48,9 +49,11 @@ from tasks.models import (
     prune_versions_task,
     publish_evaluation_task,
     pull_model_task,
+    recheck_candidate_task,
     switch_model_task,
     verify_candidate_task,
 )
+from tasks.run_config import load_run_config
 
 
 class ApprovalInput(RunInput):
@@ -81,8 +84,12 @@ async def evaluate_model(
     install_log_redaction()
     logger = get_run_logger()
     t0 = time.monotonic()
-    cfg = load_config(config_path)
+    # The host's config is the authority: the parameters may narrow it, never widen it
+    # (ParameterRefused fails the run before anything is pulled, copied or switched).
+    cfg = load_run_config(config_path)
     m = managed_endpoint(cfg, endpoint)
+    policy = effective_approval(cfg.models.approval, approval, source=cfg.source)
+    allowed = allowed_candidate(cfg, m, candidate)
     params = {"candidate": candidate, "endpoint": m.name, "config_path": config_path, "approval": approval,
               "expected_sha256": expected_sha256}  # fmt: skip
     forwarded = await on_endpoint_host(cfg, "evaluate-model", m.endpoint, host, params, EvaluationResult)
@@ -91,8 +98,7 @@ async def evaluate_model(
         return forwarded
     staging = staging_for(cfg, m)
     run_id = _run_id()
-    r = EvaluationResult(candidate=candidate, endpoint=m.name, staging=staging.name,
-                         policy=approval or cfg.models.approval)  # fmt: skip
+    r = EvaluationResult(candidate=candidate, endpoint=m.name, staging=staging.name, policy=policy)
 
     def finish(status: str, detail: str) -> EvaluationResult:
         r.status, r.detail = status, redact(detail)
@@ -116,9 +122,11 @@ async def evaluate_model(
         expected_digest = r.pulls[-1].digest
         selector = candidate
     else:
-        selector = import_candidate_task(cfg, m.name, candidate)
+        selector = import_candidate_task(cfg, m.name, allowed)
 
-    # 2. Checksums, offline.
+    # 2. Checksums, offline: against the pin, or the digest the registry gave the pull. A files
+    # candidate from a configured directory is pinned here; expected_sha256 is only a further
+    # condition (a mismatch fails), never what makes a file trusted.
     r.verification = verify_candidate_task(cfg, m.name, selector, expected_sha256, expected_digest)
     if not r.verification.ok:
         p = r.verification.problems[0]
@@ -160,7 +168,14 @@ async def evaluate_model(
         status = "not_promoted" if decision.by == "auto" else "rejected"
         return finish(status, decision.note or "rejected")
 
-    # 7. Promote inside a transaction: a failed post-promotion probe rolls it back.
+    # 7. What was approved is still what is on disk (approval can take hours): hash it again.
+    r.recheck = recheck_candidate_task(cfg, m.name, selector, r.verification.digest)
+    if not r.recheck.ok:
+        p = r.recheck.problems[0]
+        return finish("failed", f"candidate changed after verification, not promoted: {p.file}: expected "
+                                f"{p.expected}, got {p.actual}")  # fmt: skip
+
+    # 8. Promote inside a transaction: a failed post-promotion probe rolls it back.
     key = uuid.uuid4().hex
     reason = f"evaluate-model {run_id}: {decision.by} approval"
     try:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from llm_upkeep.config import load_config
 from llm_upkeep.fleet import checked_host, current_host, endpoints_of
 from llm_upkeep.redact import install_log_redaction
 from llm_upkeep.review.sampling import GpuSamplingResult
 from tasks.fleet import publish_if_part
 from tasks.prom import export_metrics_task
 from tasks.review import collect_gpu_snapshot_task, record_gpu_samples_task
+from tasks.run_config import load_run_config
 from tasks.servermetrics import sample_servers_task
 
 
@@ -32,7 +32,7 @@ def gpu_sampling(config_path: str | None = None, host: str | None = None) -> Gpu
     the worker's --host, else "local"), so a fleet's histories never mix their GPUs."""
     install_log_redaction()
     logger = get_run_logger()
-    cfg = load_config(config_path)
+    cfg = load_run_config(config_path)
     if not cfg.gpu.enabled:
         _sample_servers(cfg, None, logger)  # token counters are sampled without NVML too
         return GpuSamplingResult(status="skipped", reason="gpu.enabled is false")

@@ -14,7 +14,6 @@ import time
 from prefect import flow, get_run_logger
 
 from llm_upkeep.clients import make_http_client
-from llm_upkeep.config import load_config
 from llm_upkeep.liveness.check import (
     LivenessResult,
     check_liveness,
@@ -24,13 +23,14 @@ from llm_upkeep.liveness.check import (
 )
 from llm_upkeep.prom.export import export_run
 from llm_upkeep.redact import install_log_redaction
+from tasks.run_config import load_run_config
 
 
 @flow(name="liveness", log_prints=False, persist_result=False)
 async def liveness(config_path: str | None = None) -> LivenessResult:
     install_log_redaction()
     t0 = time.monotonic()
-    cfg = load_config(config_path)
+    cfg = load_run_config(config_path)
     if not cfg.liveness.enabled:
         return LivenessResult(status="skipped")
     async with make_http_client(max_connections=max(4, len(cfg.endpoints))) as http:

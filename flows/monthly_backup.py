@@ -13,7 +13,6 @@ from llm_upkeep.backup.models import BackupResult, PruneResult, new_snapshot_id,
 from llm_upkeep.backup.report import backup_checks, render_backup_summary
 from llm_upkeep.backup.snapshot import lock_path
 from llm_upkeep.backup.store import S3Store
-from llm_upkeep.config import load_config
 from llm_upkeep.fleet import checked_host, current_host
 from llm_upkeep.redact import install_log_redaction, redact
 from tasks.backup import (
@@ -27,6 +26,7 @@ from tasks.backup import (
     upload_objects_task,
 )
 from tasks.fleet import publish_if_part
+from tasks.run_config import load_run_config
 
 
 @flow(name="monthly-backup", log_prints=False)
@@ -35,7 +35,7 @@ def monthly_backup(config_path: str | None = None, host: str | None = None) -> B
     keep_snapshots (default: the worker's --host; none on a single host)."""
     install_log_redaction()
     logger = get_run_logger()
-    cfg = load_config(config_path)
+    cfg = load_run_config(config_path)
     host = checked_host(cfg, host) or current_host()
     bcfg = cfg.backup
     if not bcfg.configured:

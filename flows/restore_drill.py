@@ -11,11 +11,11 @@ from llm_upkeep.backup.errors import BackupError, NotConfiguredError
 from llm_upkeep.backup.models import DrillResult
 from llm_upkeep.backup.report import drill_checks, render_drill_summary
 from llm_upkeep.backup.store import S3Store
-from llm_upkeep.config import load_config
 from llm_upkeep.fleet import checked_host, current_host
 from llm_upkeep.redact import install_log_redaction, redact
 from tasks.backup import publish_markdown_task, run_restore_drill_task, send_backup_alert_task
 from tasks.fleet import publish_if_part
+from tasks.run_config import load_run_config
 
 
 @flow(name="restore-drill", log_prints=False)
@@ -29,7 +29,7 @@ def restore_drill(
     compares it with that host's files (default: the worker's --host; none on a single host)."""
     install_log_redaction()
     logger = get_run_logger()
-    cfg = load_config(config_path)
+    cfg = load_run_config(config_path)
     host = checked_host(cfg, host) or current_host()
     if not cfg.backup.configured:
         raise NotConfiguredError(cfg.source)

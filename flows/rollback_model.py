@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from prefect import flow, get_run_logger
 
-from llm_upkeep.config import load_config
 from llm_upkeep.models.endpoints import managed_endpoint
 from llm_upkeep.models.promote import SwitchResult
 from llm_upkeep.redact import install_log_redaction
 from tasks.fleet import on_endpoint_host, publish_if_part
 from tasks.models import notify_task, rollback_model_task
+from tasks.run_config import load_run_config
 
 
 @flow(name="rollback-model", log_prints=False)
@@ -29,7 +29,7 @@ async def rollback_model_flow(
     endpoint's host and returns its result (the swap and the restart happen there)."""
     install_log_redaction()
     logger = get_run_logger()
-    cfg = load_config(config_path)
+    cfg = load_run_config(config_path)
     m = managed_endpoint(cfg, endpoint)
     params = {"endpoint": m.name, "to": to, "config_path": config_path, "reason": reason}
     forwarded = await on_endpoint_host(cfg, "rollback-model", m.endpoint, host, params, SwitchResult)

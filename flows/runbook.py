@@ -24,7 +24,7 @@ from prefect.utilities.annotations import quote
 from pydantic import Field
 
 from llm_upkeep.clients import make_http_client
-from llm_upkeep.config import Config, load_config
+from llm_upkeep.config import Config
 from llm_upkeep.fleet import runs_on_hosts
 from llm_upkeep.fleet_parts import render_hosts
 from llm_upkeep.health import HealthResult
@@ -40,6 +40,7 @@ from llm_upkeep.runbook.fixes import FixContext
 from llm_upkeep.runbook.incident import Incident, RunbookResult, overall_status, render_report
 from llm_upkeep.runbook.rows import FixPlan
 from tasks.fleet import dispatching, publish_if_part, run_host_parts
+from tasks.run_config import load_run_config
 from tasks.runbook import (
     close_thread_task,
     observe_endpoint_task,
@@ -119,7 +120,7 @@ async def runbook(
     logger = get_run_logger()
     t0 = time.monotonic()
     result = RunbookResult(status="ok", dry_run=dry_run, trigger=trigger, started_at=datetime.now(UTC))
-    cfg = load_config(config_path)
+    cfg = load_run_config(config_path)
     chosen = [e for e in cfg.endpoints if not endpoints or e.name in endpoints]
     if host is None and dispatching(cfg) and runs_on_hosts(cfg.fleet, "runbook"):
         return await _dispatch_runbook(cfg, result, chosen, t0, dict(

@@ -11,7 +11,6 @@ from pydantic import BaseModel, Field
 
 from llm_upkeep.alerts import Delivery
 from llm_upkeep.clients import make_http_client
-from llm_upkeep.config import load_config
 from llm_upkeep.fleet import checked_host
 from llm_upkeep.notices import restart_failed
 from llm_upkeep.redact import install_log_redaction
@@ -19,6 +18,7 @@ from llm_upkeep.restart import RestartOutcome
 from tasks.fleet import publish_if_part
 from tasks.health import restart_server_task, verify_recovery_task
 from tasks.notify import send_notice_task
+from tasks.run_config import load_run_config
 
 
 class RestartRunResult(BaseModel):
@@ -35,7 +35,7 @@ async def scheduled_restart(
     """host: on a fleet, restart only the endpoints of this host (the one the worker runs on)."""
     install_log_redaction()
     logger = get_run_logger()
-    cfg = load_config(config_path)
+    cfg = load_run_config(config_path)
     host = checked_host(cfg, host)
     state_dir = str(cfg.state_path)
     targets = [e for e in cfg.endpoints if not e.staging and (not endpoints or e.name in endpoints)

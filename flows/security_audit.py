@@ -12,7 +12,6 @@ from typing import Literal
 
 from prefect import flow, get_run_logger
 
-from llm_upkeep.config import load_config
 from llm_upkeep.configbase import ConfigError
 from llm_upkeep.fleet import checked_host, endpoints_of, host_slug, runs_on_hosts
 from llm_upkeep.fleet_parts import part_checks
@@ -20,6 +19,7 @@ from llm_upkeep.redact import install_log_redaction
 from llm_upkeep.security.audit import AuditResult, SectionResult, finish_audit, section_failed
 from tasks.fleet import dispatching, publish_if_part, run_host_parts
 from tasks.health import send_alert_task
+from tasks.run_config import load_run_config
 from tasks.security import (
     audit_access_task,
     audit_exposure_task,
@@ -45,7 +45,7 @@ async def security_audit(
     logger = get_run_logger()
     t0 = time.monotonic()
     started = datetime.now(UTC)
-    cfg = load_config(config_path)
+    cfg = load_run_config(config_path)
     if scope == "host":
         if checked_host(cfg, host) is None:
             raise ConfigError("scope 'host' needs a host name", key="host")

@@ -20,7 +20,7 @@ from llm_upkeep.bench.result import BenchmarkResult, EndpointBenchmark, overall_
 from llm_upkeep.bench.runner import RunSettings
 from llm_upkeep.checks import CheckResult, Status
 from llm_upkeep.clients import make_http_client
-from llm_upkeep.config import Config, load_config
+from llm_upkeep.config import Config
 from llm_upkeep.redact import install_log_redaction, redact
 from tasks.benchmark import (
     judge_run_task,
@@ -32,6 +32,7 @@ from tasks.benchmark import (
     send_benchmark_alert_task,
 )
 from tasks.prom import export_metrics_task
+from tasks.run_config import load_run_config
 
 
 def select_endpoints(cfg: Config, names: list[str]):
@@ -70,7 +71,7 @@ async def weekly_benchmark(
     install_log_redaction()
     logger = get_run_logger()
     t0 = time.monotonic()
-    cfg = load_config(config_path)
+    cfg = load_run_config(config_path)
     bench = with_overrides(
         cfg.benchmark, profile=profile, concurrency=concurrency, rate=rate, repeats=repeats, suite=suite
     )

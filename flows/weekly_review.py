@@ -15,7 +15,6 @@ from prefect import flow, get_run_logger
 from prefect.context import get_run_context
 from prefect.utilities.asyncutils import run_coro_as_sync
 
-from llm_upkeep.config import load_config
 from llm_upkeep.configbase import ConfigError
 from llm_upkeep.fleet import checked_host, host_slug, runs_on_hosts
 from llm_upkeep.fleet_parts import part_checks, render_hosts
@@ -44,6 +43,7 @@ from tasks.review import (
     review_gpu_temperatures_task,
     review_trends_task,
 )
+from tasks.run_config import load_run_config
 
 
 def _collect(name: str, future) -> SectionResult:
@@ -68,7 +68,7 @@ def weekly_review(
     logger = get_run_logger()
     t0 = time.monotonic()
     started = datetime.now(UTC)
-    cfg = load_config(config_path)
+    cfg = load_run_config(config_path)
     state_dir = str(cfg.state_path)
     window = review_window(week_end, baseline_weeks=cfg.review.baseline_weeks)
     logger.info("weekly review of %s", window.label())

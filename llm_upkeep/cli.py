@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from llm_upkeep.configbase import ConfigError
+from llm_upkeep.control import ParameterRefused
 from llm_upkeep.redact import redact
 
 EXIT_OK, EXIT_DEGRADED, EXIT_USAGE = 0, 1, 2
@@ -187,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "json", False):
             emit_json({"error": "config", "message": redact(exc), "file": exc.file, "key": exc.key,
                        **getattr(exc, "extra", {})})  # fmt: skip
+        return EXIT_USAGE
+    except ParameterRefused as exc:
+        print(f"llm-upkeep: refused: {redact(exc)}", file=sys.stderr)
+        if getattr(args, "json", False):
+            emit_json({"error": "refused", "message": redact(exc)})
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("llm-upkeep: interrupted", file=sys.stderr)

@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_validator
 from llm_upkeep.backup.config import BackupConfig
 from llm_upkeep.bench.config import BenchmarkConfig
 from llm_upkeep.configbase import ConfigError, PositiveFloat, Section, register_config_secrets, resolve_secret
+from llm_upkeep.control import ControlConfig
 from llm_upkeep.cost.config import CostConfig
 from llm_upkeep.fleet_config import FleetConfig
 from llm_upkeep.liveness.config import LivenessConfig
@@ -222,7 +223,9 @@ class Config(Section):
         default_factory=ServerMetricsConfig,
         description="The servers' own /metrics (KV cache, queue, preemptions, tokens) and the leak rule.",
     )
-
+    control: ControlConfig = Field(
+        default_factory=ControlConfig, description="What runs started through the Prefect API may choose."
+    )
     trends: TrendsConfig = Field(default_factory=TrendsConfig, description="Trends in the weekly review.")
     liveness: LivenessConfig = Field(default_factory=LivenessConfig, description="5-minute liveness check.")
     prometheus: PrometheusConfig = Field(

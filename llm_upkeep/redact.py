@@ -7,7 +7,9 @@ A logging filter applies it to every record of the package and of Prefect.
 
 from __future__ import annotations
 
+import base64
 import logging
+import os
 import re
 import threading
 
@@ -21,9 +23,24 @@ _PATTERNS = [
     re.compile(r"(/services/)T[A-Za-z0-9_-]+/B[A-Za-z0-9_-]+/[A-Za-z0-9_-]+"),
     re.compile(r"xox[abposr]-[A-Za-z0-9-]{8,}"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
+    re.compile(r"(?i)(authorization[\"']?\s*[:=,]\s*[\"']?basic\s+)[A-Za-z0-9+/]{4,}={0,2}"),
     re.compile(r"(?<![A-Z0-9])(AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])"),
     re.compile(r"(?i)(aws_secret_access_key\s*[=:]\s*)\S+"),
 ]
+
+
+# Secrets the process holds from its environment rather than through the config: the Prefect
+# API credentials (basic auth string of the server and its clients, Prefect Cloud's key).
+ENV_SECRETS = ("PREFECT_API_AUTH_STRING", "PREFECT_SERVER_API_AUTH_STRING", "PREFECT_API_KEY")
+
+
+def register_env_secrets(names: tuple[str, ...] = ENV_SECRETS) -> None:
+    """Register those values (and the base64 form an Authorization: Basic header carries)."""
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            register_secret(value)
+            register_secret(base64.b64encode(value.encode()).decode())
 
 
 def register_secret(value: str | None) -> None:
@@ -87,6 +104,7 @@ _installed = False
 def install_log_redaction() -> None:
     """Attach the filter to every handler of the root, prefect and llm_upkeep loggers."""
     global _installed
+    register_env_secrets()
     filt = RedactingFilter()
     for name in ("", "prefect", "llm_upkeep", "prefect.flow_runs", "prefect.task_runs"):
         lg = logging.getLogger(name)

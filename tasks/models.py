@@ -43,6 +43,7 @@ from llm_upkeep.models.promote import (
     switch_to,
     undo_switch,
 )
+from llm_upkeep.models.recheck import recheck_candidate
 
 RESUMABLE = INPUTS + TASK_SOURCE + RUN_ID
 
@@ -98,6 +99,12 @@ def verify_candidate_task(
 ) -> CandidateCheck:
     return verify_candidate(cfg, managed_endpoint(cfg, endpoint), selector, expected_sha256=expected_sha256,
                             expected_digest=expected_digest)  # fmt: skip
+
+
+@task(name="recheck-candidate", cache_policy=NO_CACHE)
+def recheck_candidate_task(cfg: Config, endpoint: str, selector: str, verified_digest: str | None) -> CandidateCheck:
+    """Never cached: it must read the disk right before the switch, on a retry too."""
+    return recheck_candidate(cfg, managed_endpoint(cfg, endpoint), selector, verified_digest)
 
 
 @task(name="benchmark-candidate", persist_result=True, cache_policy=RESUMABLE)

@@ -138,9 +138,10 @@ class LlamaService:
 class Approver(threading.Thread):
     """Waits for the evaluate-model run to pause, then answers through the Prefect API."""
 
-    def __init__(self, approve: bool, note: str):
+    def __init__(self, approve: bool, note: str, before=None):
         super().__init__(daemon=True)
         self.answer = {"approve": approve, "note": note}
+        self.before = before  # called while the run waits, just before the answer (e.g. to tamper)
         self.flow_run_id = None
         self.description = None
         self.error: BaseException | None = None
@@ -170,6 +171,8 @@ class Approver(threading.Thread):
                         except Exception:
                             time.sleep(0.2)
                             continue
+                        if self.before is not None:
+                            self.before()
                         resume_flow_run(run.id, run_input=self.answer)
                         return
                     time.sleep(0.2)

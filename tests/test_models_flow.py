@@ -85,6 +85,7 @@ def test_denied_approval_is_a_clean_rejection(prefect_harness, ollama_lab, slack
 
 
 def test_auto_policy_does_not_promote_a_regression(prefect_harness, ollama_lab, slack):
+    ollama_lab.write_config('approval = "auto"\n')
     ollama_lab.staging.behavior.slowdown = 4.0
     r = evaluate(ollama_lab, approval="auto")
     assert r.status == "not_promoted", r.detail
@@ -96,6 +97,7 @@ def test_auto_policy_does_not_promote_a_regression(prefect_harness, ollama_lab, 
 
 
 def test_failed_post_promotion_probe_rolls_back(prefect_harness, ollama_lab, slack):
+    ollama_lab.write_config('approval = "auto"\n')
     ollama_lab.prod.broken.add(ollama_lab.v2_digest)
     r = evaluate(ollama_lab, approval="auto")
     assert r.status == "rolled_back", r.detail
@@ -110,6 +112,7 @@ def test_failed_post_promotion_probe_rolls_back(prefect_harness, ollama_lab, sla
 def test_a_retry_resumes_where_the_run_stopped(prefect_harness, ollama_lab, slack):
     from flows.evaluate_model import evaluate_model
 
+    ollama_lab.write_config('approval = "auto"\n')
     ollama_lab.prod.copy_failures = 1  # the first promotion attempt fails: the flow run fails, then retries
     flow = evaluate_model.with_options(retries=1, retry_delay_seconds=0)
     r = asyncio.run(flow(candidate=CANDIDATE, endpoint="prod", config_path=str(ollama_lab.config_path),
@@ -156,6 +159,7 @@ def test_cli_run_evaluate_and_rollback_json(prefect_harness, ollama_lab, slack):
 
     env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value()}
     root = Path(__file__).resolve().parent.parent
+    ollama_lab.write_config('approval = "auto"\n')
 
     def cli(*a):
         return subprocess.run([sys.executable, "-m", "llm_upkeep.cli", "run", *a, "--config",

@@ -131,7 +131,7 @@ def test_evaluate_model_files_store_end_to_end(prefect_harness, tmp_path, tiny_g
     for n, svc in svcs.items():
         cmd = ", ".join(f'"{a}"' for a in svc.restart_command)
         text += (f'[[models.endpoints]]\nendpoint = "{n}"\nversions_dir = "{versions}"\n'
-                 f'active_link = "{links[n]}"\nrestart_command = [{cmd}]\n')  # fmt: skip
+                 f'active_link = "{links[n]}"\nrestart_command = [{cmd}]\ncandidate_dirs = ["{downloads}"]\n')  # fmt: skip
     cfg_path = tmp_path / "llm-upkeep.toml"
     cfg_path.write_text(text)
     try:

@@ -63,7 +63,7 @@ def test_promote_then_rollback_ollama(ollama_lab):
     assert read_manifest(ollama_lab.store, keep).digest == "sha256:" + ollama_lab.v1_digest
     assert res.ready.ok and res.ready.digest == v2.digest
     # The lock follows: the alias is pinned at its new digest, verify passes.
-    lock = read_lock(ollama_lab.tmp / "models.lock")
+    lock = read_lock(ollama_lab.tmp / "state" / "models.lock")
     assert lock.endpoints["prod"].tag(ALIAS).digest == v2.digest
     assert verify_models(cfg, endpoint="prod").ok
 

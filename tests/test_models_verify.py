@@ -97,11 +97,9 @@ def test_clean_store_passes_without_and_with_pins(store_cfg):
     assert set(tags) == {"llama3:8b", "llama3:8b-v2", "chat:active"}
     assert tags["llama3:8b"].digest == a.digest
     assert [la.digest for la in tags["llama3:8b-v2"].layers] == [la.digest for la in b.layers]
-    # Human-readable TOML next to the config file.
+    # Human-readable TOML in state_dir (the config directory may be read-only under the unit).
     text = Path(pinned.lock_file).read_text()
-    assert (
-        Path(pinned.lock_file).parent == Path(cfg.source).parent and "[[endpoints.ollama-main.tags]]" in text
-    )
+    assert Path(pinned.lock_file) == cfg.state_path / "models.lock" and "[[endpoints.ollama-main.tags]]" in text
     rep = verify_models(cfg)
     assert rep.ok and rep.endpoints[0].pinned and rep.endpoints[0].models == 3
 

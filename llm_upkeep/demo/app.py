@@ -101,6 +101,11 @@ class Demo(DemoConfigMixin, PrefectStackMixin, RunsMixin, ModelChainMixin, Guide
                 PROJECT_ENV: str(self.root),
             }
         )
+        # Basic auth on the demo's Prefect server when the caller asked for it (either variable):
+        # the server checks PREFECT_SERVER_API_AUTH_STRING, every client sends PREFECT_API_AUTH_STRING.
+        auth = os.environ.get("PREFECT_SERVER_API_AUTH_STRING") or os.environ.get("PREFECT_API_AUTH_STRING")
+        if auth:
+            env["PREFECT_SERVER_API_AUTH_STRING"] = env["PREFECT_API_AUTH_STRING"] = auth
         if self.slack.webhook_url is not None:
             env[SLACK_ENV] = self.slack.webhook_url
         env[S3_KEY_ENV] = ACCESS_KEY

@@ -102,7 +102,7 @@ class DemoConfigMixin:
             "models": {
                 "ollama_models_dir": str(self.state_dir / "ollama-models"),
                 "staging_endpoint": STAGING,
-                "approval": "manual",
+                "approval": "auto",
                 "approval_poll_s": 2.0,
             },
             "review": {

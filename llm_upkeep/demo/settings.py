@@ -38,12 +38,13 @@ RUN_LAST = ("restore-drill",)
 RUN_AGAIN = ("weekly-benchmark",)
 RUN_CHAIN = ("evaluate-model", "rollback-model")
 # Parameters the demo passes where the flow takes them (filtered by each deployment's schema).
-# evaluate-model uses the automatic policy so the demo does not wait for a person; a run
-# started from the UI follows the config's manual approval (a Resume form).
+# evaluate-model follows the demo config's automatic policy so the demo does not wait for a
+# person; a run started from the UI with approval=manual pauses for a Resume form (a run may make
+# approval stricter than the config, never looser).
 DEMO_PARAMETERS: dict[str, dict[str, Any]] = {
     "daily-health": {"allow_restart": True},
     "scheduled-restart": {},
-    "evaluate-model": {"candidate": CANDIDATE, "endpoint": HEALTHY, "approval": "auto"},
+    "evaluate-model": {"candidate": CANDIDATE, "endpoint": HEALTHY},
     "rollback-model": {"endpoint": HEALTHY, "reason": "demo: undo the promotion evaluate-model made"},
     "runbook": {"dry_run": True, "wait_for_approval": False},
 }

@@ -62,6 +62,12 @@ class ModelEndpoint(Section):
         default=None,
         description="Endpoint that evaluates candidates for this one (default: [models].staging_endpoint).",
     )
+    candidate_dirs: list[str] = Field(
+        default_factory=list,
+        description="files: directories an evaluate-model run may take a candidate from (e.g. where downloads "
+        "land), besides versions_dir. A candidate path elsewhere is refused; files from here are pinned on "
+        "import.",
+    )
 
     @model_validator(mode="after")
     def _one_selector(self) -> ModelEndpoint:
@@ -78,8 +84,14 @@ class ModelsConfig(Section):
     )
     lock_file: str | None = Field(
         default=None,
-        description="The pins (models.lock, TOML). Default: models.lock next to the config file, so it is "
-        "reviewed and versioned with it; state_dir/models.lock when no config file is used.",
+        description="The pins (models.lock, TOML), written by pins and promotions. Default: "
+        "state_dir/models.lock (the config directory stays read-only under the service unit; a models.lock "
+        "found next to the config file is copied there once). A relative path is relative to the config file.",
+    )
+    candidate_registries: list[str] = Field(
+        default_factory=lambda: ["registry.ollama.ai"],
+        description="Ollama: registries an evaluate-model run may pull a candidate from (the host part of "
+        "the model name; a plain name like llama3:8b is registry.ollama.ai). Others are refused.",
     )
     keep_versions: int = Field(
         default=3,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,15 +124,30 @@ def staging_endpoint(cfg: Config, m: Managed) -> EndpointConfig | None:
 
 
 def lock_path(cfg: Config) -> Path:
-    """[models].lock_file, else models.lock next to the config file, else in state_dir."""
+    """[models].lock_file (relative: to the config file), else state_dir/models.lock.
+
+    Why state_dir: pins are written by every pin and promotion, and the service unit keeps the
+    config directory read-only (ProtectSystem=strict). A models.lock left next to the config file by
+    an older version is copied into state_dir the first time, so its pins are not lost.
+    """
     if cfg.models.lock_file:
         p = Path(os.path.expanduser(cfg.models.lock_file))
         if not p.is_absolute() and cfg.source:
             p = Path(cfg.source).resolve().parent / p
         return p
-    if cfg.source:
-        return Path(cfg.source).resolve().parent / LOCK_NAME
-    return cfg.state_path / LOCK_NAME
+    p = cfg.state_path / LOCK_NAME
+    if cfg.source and not p.exists():
+        legacy = Path(cfg.source).resolve().parent / LOCK_NAME
+        if legacy.is_file():
+            tmp = p.with_name(f".{LOCK_NAME}.{os.getpid()}.migrate")
+            try:
+                shutil.copyfile(legacy, tmp)
+                os.link(tmp, p)  # never over a lock another process wrote meanwhile
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+    return p
 
 
 def models_state_dir(cfg: Config, endpoint: str) -> Path:

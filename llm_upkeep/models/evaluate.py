@@ -296,6 +296,9 @@ class EvaluationResult(BaseModel):
     policy: str = Field(default="manual", description="manual | auto.")
     pulls: list[PullSummary] = Field(default_factory=list, description="Pulls (Ollama).")
     verification: CandidateCheck | None = Field(default=None, description="Checksum verification.")
+    recheck: CandidateCheck | None = Field(
+        default=None, description="The candidate hashed again right before the switch (after approval)."
+    )
     benchmark: CandidateBenchmark | None = Field(default=None, description="Benchmark and comparison.")
     decision: Decision | None = Field(default=None, description="Approval.")
     switch: SwitchResult | None = Field(default=None, description="The promotion (and its probe).")
@@ -313,6 +316,8 @@ class EvaluationResult(BaseModel):
             d["benchmark"].pop("markdown", None)
         if self.verification is not None:
             d["verification"]["problems"] = [p.public() for p in self.verification.problems]
+        if self.recheck is not None:
+            d["recheck"]["problems"] = [p.public() for p in self.recheck.problems]
         return d
 
 

@@ -36,6 +36,7 @@ from pydantic import BaseModel, Field
 from llm_upkeep.clients import LLMError, OllamaClient, make_http_client
 from llm_upkeep.clients.ollama import same_model
 from llm_upkeep.config import Config, RestartConfig
+from llm_upkeep.control import ParameterRefused
 from llm_upkeep.measure import measure_probe
 from llm_upkeep.models.active import (
     ActiveError,
@@ -49,6 +50,7 @@ from llm_upkeep.models.active import (
     version_name,
 )
 from llm_upkeep.models.endpoints import Managed, lock_path, managed_endpoint, models_state_dir
+from llm_upkeep.models.guard import allowed_rollback_target
 from llm_upkeep.models.hashing import Hasher
 from llm_upkeep.models.inventory import (
     Problem,
@@ -301,7 +303,13 @@ def verify_file_version(
     existing = pins.version(version) if pins else None
     digests = hasher.hash_many([vf.abs(r) for r in vf.files])
     if existing is not None:
-        return compare_version_pin(existing, vf, digests)
+        problems = compare_version_pin(existing, vf, digests)
+        want = (expected_sha256 or "").lower().removeprefix("sha256:")
+        if want and not problems and [f.sha256 for f in existing.files] != [want]:
+            # A given checksum only narrows: the pin must be that single file's checksum too.
+            problems = [Problem(model=version, file=str(vf.root / version), expected=f"sha256:{want}",
+                                actual=", ".join(f"sha256:{f.sha256}" for f in existing.files))]  # fmt: skip
+        return problems
     new_pin, problems = version_pin(vf, digests)
     if problems:
         return problems
@@ -639,12 +647,11 @@ async def rollback(
         target, rec = rollback_target(cfg, m)
         undoes = rec.id if rec else None
     else:
-        target = to
-        if m.store == "files":
-            p = Path(os.path.expanduser(to))
-            if not p.is_absolute() and m.versions_dir is not None:
-                p = m.versions_dir / to
-            target = str(p)
+        # Only a version this host pinned or switched between: `to` can come from a run parameter.
+        try:
+            target = allowed_rollback_target(cfg, m, to)
+        except ParameterRefused as exc:
+            raise SwitchError(str(exc)) from None
     async with make_http_client() as http:
         step = await switch_to(cfg, m, target, http, action="rollback", reason=reason or "by hand",
                                dry_run=dry_run, extra_budget=1)  # fmt: skip

@@ -81,7 +81,7 @@ def test_model_chain_promoted_then_rolled_back_for_real(demo_stack):
     from llm_upkeep.config import load_config
     from llm_upkeep.demo import CANDIDATE, CURRENT, HEALTHY, PROD_MODEL
     from llm_upkeep.models.active import read_history
-    from llm_upkeep.models.endpoints import managed_endpoint
+    from llm_upkeep.models.endpoints import lock_path, managed_endpoint
     from llm_upkeep.models.hashing import Hasher
     from llm_upkeep.models.lock import read_lock
     from llm_upkeep.models.promote import backup_tag, verify_ollama_tag
@@ -131,7 +131,7 @@ def test_model_chain_promoted_then_rolled_back_for_real(demo_stack):
     report = verify_models(cfg, endpoint=HEALTHY)
     assert report.ok, [p.public() for p in report.problems]
     # The lock follows the switches: the alias is pinned at v1 again, the candidate at v2.
-    pins = read_lock(state / "models.lock").endpoints[HEALTHY]
+    pins = read_lock(lock_path(cfg)).endpoints[HEALTHY]  # in the config's state_dir
     assert pins.tag(PROD_MODEL).digest == v1 and pins.tag(CANDIDATE).digest == v2
     # History: one promotion to the candidate, then the rollback that undoes it.
     hist = read_history(state / "data" / "models" / HEALTHY)

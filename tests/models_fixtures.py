@@ -28,6 +28,17 @@ from llm_upkeep.sim.ollama_store import StoreSimServer, fake_weights, publish_mo
 from tests.models_service import service_start, service_stop
 
 ALIAS = "chat:active"
+CANDIDATE = "llama3:8b-v2"  # the lab's candidate: in the registry, not yet on the servers
+
+
+@pytest.fixture
+def models_slack(monkeypatch):
+    """A Slack receiver the lab's config posts to (alerts.slack_webhook_url_env = MODELS_TEST_SLACK)."""
+    from llm_upkeep.sim.slack_sink import SlackSink
+
+    with SlackSink() as sink:
+        monkeypatch.setenv("MODELS_TEST_SLACK", sink.webhook_url)
+        yield sink
 
 
 @dataclass
@@ -184,6 +195,7 @@ class Approver(threading.Thread):
 __all__ = [
     "ALIAS",
     "Approver",
+    "CANDIDATE",
     "LlamaService",
     "OllamaLab",
     "StoreSimServer",

@@ -8,19 +8,9 @@ import asyncio
 import pytest
 
 from llm_upkeep.models.store import read_manifest
-from llm_upkeep.sim.slack_sink import SlackSink
-from tests.models_fixtures import ALIAS, Approver
+from tests.models_fixtures import ALIAS, CANDIDATE, Approver
 
 pytestmark = pytest.mark.prefect
-
-CANDIDATE = "llama3:8b-v2"
-
-
-@pytest.fixture
-def slack(monkeypatch):
-    with SlackSink() as sink:
-        monkeypatch.setenv("MODELS_TEST_SLACK", sink.webhook_url)
-        yield sink
 
 
 def evaluate(lab, **kw):
@@ -44,7 +34,7 @@ def artifact(key: str, flow_run_id):
     return arts[0] if arts else None
 
 
-def test_manual_approval_through_the_api_promotes(prefect_harness, ollama_lab, slack):
+def test_manual_approval_through_the_api_promotes(prefect_harness, ollama_lab, models_slack):
     approver = Approver(True, "benchmarks look fine")
     approver.start()
     r = evaluate(ollama_lab)
@@ -64,14 +54,14 @@ def test_manual_approval_through_the_api_promotes(prefect_harness, ollama_lab, s
     assert prog is not None and prog.type == "progress" and float(prog.data) == 100.0
     md = artifact("model-evaluation-prod", approver.flow_run_id)
     assert md is not None and "Candidate `llama3:8b-v2` on staging `staging`" in md.data
-    assert any("PROMOTED" in m.get("text", "") for m in slack.messages)
+    assert any("PROMOTED" in m.get("text", "") for m in models_slack.messages)
     # the pause was announced first, with the run's page in the UI
-    waiting = [m.get("text", "") for m in slack.messages if "waits for approval" in m.get("text", "")]
+    waiting = [m.get("text", "") for m in models_slack.messages if "waits for approval" in m.get("text", "")]
     assert len(waiting) == 1 and f"/runs/flow-run/{approver.flow_run_id}" in waiting[0]
     assert r.approval_notice["status"] == "sent"
 
 
-def test_denied_approval_is_a_clean_rejection(prefect_harness, ollama_lab, slack):
+def test_denied_approval_is_a_clean_rejection(prefect_harness, ollama_lab, models_slack):
     approver = Approver(False, "wait for the next quantization")
     approver.start()
     r = evaluate(ollama_lab)
@@ -81,10 +71,10 @@ def test_denied_approval_is_a_clean_rejection(prefect_harness, ollama_lab, slack
     assert r.decision.note == "wait for the next quantization"
     assert ollama_lab.prod.behavior.digest == ollama_lab.v1_digest
     assert read_manifest(ollama_lab.store, ALIAS).digest == "sha256:" + ollama_lab.v1_digest
-    assert any("REJECTED" in m.get("text", "") for m in slack.messages)
+    assert any("REJECTED" in m.get("text", "") for m in models_slack.messages)
 
 
-def test_auto_policy_does_not_promote_a_regression(prefect_harness, ollama_lab, slack):
+def test_auto_policy_does_not_promote_a_regression(prefect_harness, ollama_lab, models_slack):
     ollama_lab.write_config('approval = "auto"\n')
     ollama_lab.staging.behavior.slowdown = 4.0
     r = evaluate(ollama_lab, approval="auto")
@@ -96,7 +86,7 @@ def test_auto_policy_does_not_promote_a_regression(prefect_harness, ollama_lab, 
     assert ollama_lab.prod.behavior.digest == ollama_lab.v1_digest
 
 
-def test_failed_post_promotion_probe_rolls_back(prefect_harness, ollama_lab, slack):
+def test_failed_post_promotion_probe_rolls_back(prefect_harness, ollama_lab, models_slack):
     ollama_lab.write_config('approval = "auto"\n')
     ollama_lab.prod.broken.add(ollama_lab.v2_digest)
     r = evaluate(ollama_lab, approval="auto")
@@ -106,10 +96,10 @@ def test_failed_post_promotion_probe_rolls_back(prefect_harness, ollama_lab, sla
     # The served model is the old one again.
     assert ollama_lab.prod.behavior.digest == ollama_lab.v1_digest
     assert read_manifest(ollama_lab.store, ALIAS).digest == "sha256:" + ollama_lab.v1_digest
-    assert any("ROLLED BACK" in m.get("text", "") for m in slack.messages)
+    assert any("ROLLED BACK" in m.get("text", "") for m in models_slack.messages)
 
 
-def test_a_retry_resumes_where_the_run_stopped(prefect_harness, ollama_lab, slack):
+def test_a_retry_resumes_where_the_run_stopped(prefect_harness, ollama_lab, models_slack):
     from flows.evaluate_model import evaluate_model
 
     ollama_lab.write_config('approval = "auto"\n')
@@ -126,7 +116,7 @@ def test_a_retry_resumes_where_the_run_stopped(prefect_harness, ollama_lab, slac
     assert len(bench) == 1 + 3 * 4, "the benchmark (1 warm-up + 3 x 4 prompts) ran once"
 
 
-def test_rollback_flow_reports_its_seconds(prefect_harness, ollama_lab, slack):
+def test_rollback_flow_reports_its_seconds(prefect_harness, ollama_lab, models_slack):
     from flows.rollback_model import rollback_model_flow
     from llm_upkeep.config import load_config
     from llm_upkeep.models.promote import promote_model
@@ -144,10 +134,10 @@ def test_rollback_flow_reports_its_seconds(prefect_harness, ollama_lab, slack):
     res = asyncio.run(rollback_model_flow(endpoint="prod", config_path=str(ollama_lab.config_path)))
     assert res.ok and res.action == "rollback" and res.seconds > 0
     assert ollama_lab.prod.behavior.digest == ollama_lab.v1_digest
-    assert any("rollback on prod: OK" in m.get("text", "") for m in slack.messages)
+    assert any("rollback on prod: OK" in m.get("text", "") for m in models_slack.messages)
 
 
-def test_cli_run_evaluate_and_rollback_json(prefect_harness, ollama_lab, slack):
+def test_cli_run_evaluate_and_rollback_json(prefect_harness, ollama_lab, models_slack):
     """`llm-upkeep run evaluate-model --approval auto --json` then `run rollback-model --json`."""
     import json
     import os

@@ -15,19 +15,9 @@ import hashlib
 import pytest
 
 from llm_upkeep.models.store import blob_path, read_manifest
-from llm_upkeep.sim.slack_sink import SlackSink
-from tests.models_fixtures import ALIAS, Approver
+from tests.models_fixtures import ALIAS, CANDIDATE, Approver
 
 pytestmark = pytest.mark.prefect
-
-CANDIDATE = "llama3:8b-v2"
-
-
-@pytest.fixture
-def slack(monkeypatch):
-    with SlackSink() as sink:
-        monkeypatch.setenv("MODELS_TEST_SLACK", sink.webhook_url)
-        yield sink
 
 
 def evaluate_state(lab, **kw):
@@ -48,7 +38,7 @@ def requests_to(sim, path: str) -> list:
     return [q for q in sim.requests if q["path"] == path]
 
 
-def test_approval_parameter_cannot_loosen_the_config(prefect_harness, ollama_lab, slack):
+def test_approval_parameter_cannot_loosen_the_config(prefect_harness, ollama_lab, models_slack):
     st = evaluate_state(ollama_lab, approval="auto")  # the config says manual
     msg = failure(st)
     assert "approval 'auto' refused" in msg and "'manual'" in msg and str(ollama_lab.config_path) in msg
@@ -56,7 +46,7 @@ def test_approval_parameter_cannot_loosen_the_config(prefect_harness, ollama_lab
     assert ollama_lab.prod.behavior.digest == ollama_lab.v1_digest
 
 
-def test_approval_parameter_may_make_it_stricter(prefect_harness, ollama_lab, slack):
+def test_approval_parameter_may_make_it_stricter(prefect_harness, ollama_lab, models_slack):
     ollama_lab.write_config('approval = "auto"\n')
     approver = Approver(False, "a person looks at it first")
     approver.start()
@@ -68,7 +58,7 @@ def test_approval_parameter_may_make_it_stricter(prefect_harness, ollama_lab, sl
     assert ollama_lab.prod.behavior.digest == ollama_lab.v1_digest
 
 
-def test_candidate_from_an_unconfigured_registry_is_refused(prefect_harness, ollama_lab, slack):
+def test_candidate_from_an_unconfigured_registry_is_refused(prefect_harness, ollama_lab, models_slack):
     st = evaluate_state(ollama_lab, candidate="evil.example.com/x/llama3:8b")
     msg = failure(st)
     assert "registry evil.example.com is not in [models].candidate_registries" in msg
@@ -101,7 +91,7 @@ def _files_config(tmp_path, url: str, extra: str = "") -> tuple:
     return cfg, versions, cand
 
 
-def test_file_candidate_outside_configured_directories_is_refused(prefect_harness, tmp_path, slack):
+def test_file_candidate_outside_configured_directories_is_refused(prefect_harness, tmp_path, models_slack):
     """Even with its own (correct) expected_sha256: a parameter never makes a file trusted."""
     from flows.evaluate_model import evaluate_model
 
@@ -121,7 +111,7 @@ def test_file_candidate_outside_configured_directories_is_refused(prefect_harnes
     assert sorted(p.name for p in versions.iterdir()) == ["v1.gguf"]
 
 
-def test_rollback_target_must_be_a_recorded_version(prefect_harness, ollama_lab, slack):
+def test_rollback_target_must_be_a_recorded_version(prefect_harness, ollama_lab, models_slack):
     from flows.rollback_model import rollback_model_flow
     from llm_upkeep.clients import OllamaClient, make_http_client
     from llm_upkeep.config import load_config
@@ -148,7 +138,7 @@ def test_rollback_target_must_be_a_recorded_version(prefect_harness, ollama_lab,
     assert ollama_lab.prod.behavior.digest == ollama_lab.v2_digest
 
 
-def test_candidate_changed_during_approval_is_not_switched(prefect_harness, ollama_lab, slack):
+def test_candidate_changed_during_approval_is_not_switched(prefect_harness, ollama_lab, models_slack):
     """Approval can take hours: the candidate is hashed again right before the switch."""
     man = {}
 
@@ -251,3 +241,23 @@ def test_expected_sha256_only_narrows_a_pinned_version(tmp_path):
     assert not res.ok and res.problems and res.problems[0].expected == "sha256:" + "0" * 64
     res = promote_model(cfg, "v2.gguf", endpoint="prod", expected_sha256=right, dry_run=True)
     assert res.ok and res.dry_run, res.detail
+
+
+def test_recheck_of_a_file_candidate_compares_with_its_pin_and_never_pins(tmp_path):
+    from llm_upkeep.config import load_config
+    from llm_upkeep.models.endpoints import managed_endpoint
+    from llm_upkeep.models.pins import pin_models
+    from llm_upkeep.models.recheck import recheck_candidate
+
+    cfg_path, versions, _cand = _files_config(tmp_path, "http://127.0.0.1:9")
+    (tmp_path / "active.gguf").symlink_to(versions / "v1.gguf")
+    cfg = load_config(cfg_path)
+    m = managed_endpoint(cfg, "prod")
+    (versions / "new.gguf").write_bytes(b"unpinned")
+    unpinned = recheck_candidate(cfg, m, str(versions / "new.gguf"), None)
+    assert not unpinned.ok and unpinned.problems[0].expected == "a pin"  # no trust on first use here
+    assert pin_models(cfg, endpoint="prod").ok
+    assert recheck_candidate(cfg, m, str(versions / "new.gguf"), None).ok
+    (versions / "new.gguf").write_bytes(b"unpinnee")  # same size, other bytes
+    changed = recheck_candidate(cfg, m, str(versions / "new.gguf"), None)
+    assert not changed.ok and changed.problems[0].file == str(versions / "new.gguf")

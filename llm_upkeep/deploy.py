@@ -327,7 +327,10 @@ def deploy_project(
                 created.append(p)
     except DeployError:
         raise
-    except Exception as exc:  # httpx / Prefect errors: server down, bad URL
+    except Exception as exc:  # httpx / Prefect errors: server down, bad URL, no or wrong credentials
+        if "401" in str(exc):
+            raise DeployError(f"the Prefect server at {redact(url)} refused the request (401 Unauthorized): set "
+                              "PREFECT_API_AUTH_STRING to the server's PREFECT_SERVER_API_AUTH_STRING") from None  # fmt: skip
         raise DeployError(f"cannot reach the Prefect server at {redact(url)}: {redact(exc)}") from None
 
     env = dict(os.environ, **{PROJECT_ENV: str(root)})

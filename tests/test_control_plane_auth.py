@@ -122,7 +122,7 @@ def test_deploy_without_the_string_says_so(server):
     url, d = server
     rc, doc, out = deploy(url, d, auth=None)
     assert rc == 1 and doc is not None and not doc["ok"], out[-3000:]
-    assert "401" in doc["error"] or "Unauthorized" in doc["error"], doc
+    assert "401 Unauthorized" in doc["error"] and "set PREFECT_API_AUTH_STRING" in doc["error"], doc
     assert "Traceback" not in out and not leaks(out)
 
 

@@ -10,7 +10,6 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel, Field
 
 from llm_upkeep.alerts import Delivery
-from llm_upkeep.clients import make_http_client
 from llm_upkeep.fleet import checked_host
 from llm_upkeep.notices import restart_failed
 from llm_upkeep.redact import install_log_redaction
@@ -41,16 +40,15 @@ async def scheduled_restart(
     targets = [e for e in cfg.endpoints if not e.staging and (not endpoints or e.name in endpoints)
                and (host is None or e.host == host)]  # fmt: skip
     actions: list[RestartOutcome] = []
-    async with make_http_client() as http:
-        for ep in targets:
-            out = restart_server_task(cfg.restart, state_dir, ep.name, "scheduled off-peak restart", ep.model)
-            if out.executed:
-                out = await verify_recovery_task(
-                    ep, http, out, state_dir, cfg.health.probe_prompt, cfg.health.probe_max_tokens,
-                    cfg.health.ttft_alert_s, cfg.restart.recover_timeout_s,
-                )  # fmt: skip
-            logger.info("restart %s: %s recovered=%s", ep.name, out.decision, out.recovered)
-            actions.append(out)
+    for ep in targets:
+        out = restart_server_task(cfg.restart, state_dir, ep.name, "scheduled off-peak restart", ep.model)
+        if out.executed:  # the recovery probe runs in a process of its own (llm_upkeep/measure.py)
+            out = await verify_recovery_task(
+                ep, out, state_dir, cfg.health.probe_prompt, cfg.health.probe_max_tokens,
+                cfg.health.ttft_alert_s, cfg.restart.recover_timeout_s,
+            )  # fmt: skip
+        logger.info("restart %s: %s recovered=%s", ep.name, out.decision, out.recovered)
+        actions.append(out)
     bad = any(a.decision in ("failed", "over_budget") or a.recovered is False for a in actions)
     result = RestartRunResult(status="degraded" if bad else "ok", actions=actions)
     notice = restart_failed(actions)

@@ -1,12 +1,14 @@
 """One backup at a time, and no garbage collection under a running backup.
 
 Locally, flock(2) on a lock file in the state dir (released by the kernel when its holder exits).
-Remotely, between hosts sharing a bucket, two kinds of marker objects under locks/:
+Remotely, between hosts sharing a bucket, two kinds of marker objects under locks/, each
+created with S3's conditional write (``If-None-Match: *``, atomic on the server):
 
-* a backup writes ``locks/backup-<id>.json`` first, then looks for prune markers and waits
+* a backup creates ``locks/backup-<id>.json`` first, then looks for prune markers and waits
   while one is live;
-* a prune writes ``locks/prune-<id>.json`` first, then looks for backup leases and sweeps
-  nothing while one is live.
+* a prune creates the one ``locks/prune.json`` (so one prune sweeps at a time; a finished
+  prune's marker is removed with ``If-Match`` on its ETag before it is taken over), then looks
+  for backup leases and sweeps nothing while one is live.
 
 Each side writes its own marker before reading the other's, and S3 lists are strongly
 consistent, so at least one of them sees the other: a prune never deletes an object that a
@@ -155,17 +157,19 @@ class LeaseInfo:
 
 
 class RemoteLease:
-    def __init__(self, store: S3Store, kind: str, ident: str, ttl_s: float):
+    def __init__(self, store: S3Store, kind: str, ident: str, ttl_s: float, rel: str | None = None):
         self.store = store
         self.kind = kind
         self.ident = ident
         self.ttl_s = ttl_s
-        self.rel = f"{LOCKS}{kind}-{ident}.json"
+        self.rel = rel or f"{LOCKS}{kind}-{ident}.json"
         self.started = time.time()
         self.expires = 0.0
         self._written = 0.0
 
-    def write(self) -> None:
+    def write(self, *, create_only: bool = False) -> None:
+        """Write (or refresh) the marker; ``create_only``: only if no object has its key (S3's
+        atomic If-None-Match: *), else BackupError 'exists'."""
         now = time.time()
         self.expires = now + self.ttl_s
         self.store.put_json(
@@ -179,6 +183,7 @@ class RemoteLease:
                 "started": self.started,
                 "expires": self.expires,
             },
+            create_only=create_only,
         )
         self._written = now
 
@@ -202,10 +207,13 @@ class RemoteLease:
 
 def list_leases(store: S3Store, skip: frozenset[str] = frozenset()) -> list[LeaseInfo]:
     """Every marker under locks/ but those in ``skip`` (our own: no need to read it back)."""
+    return list_leases_of(store, [o for o in store.list(LOCKS) if o["rel"] not in skip])
+
+
+def list_leases_of(store: S3Store, objects: list[dict]) -> list[LeaseInfo]:
+    """The leases these listed marker objects describe ({"rel", "last_modified"} each)."""
     out: list[LeaseInfo] = []
-    for o in store.list(LOCKS):
-        if o["rel"] in skip:
-            continue
+    for o in objects:
         try:
             d = json.loads(store.get_bytes(o["rel"], MAX_LOCK_BYTES))
             out.append(
@@ -240,7 +248,7 @@ def _unreadable(o: dict) -> LeaseInfo:
 def begin_backup_lease(store: S3Store, snapshot_id: str, ttl_s: float, prune_wait_s: float) -> RemoteLease:
     """Write our lease, then wait while a prune elsewhere is sweeping."""
     lease = RemoteLease(store, "backup", snapshot_id, ttl_s)
-    lease.write()
+    lease.write(create_only=True)  # never take over another run's marker, even with our id
     deadline = time.monotonic() + prune_wait_s
     try:
         while True:
@@ -268,14 +276,50 @@ def begin_backup_lease(store: S3Store, snapshot_id: str, ttl_s: float, prune_wai
         raise
 
 
+PRUNE_MARKER = f"{LOCKS}prune.json"
+"""One key for every host's prune: created with If-None-Match: *, so one prune sweeps at a time."""
+
+
+def _take_prune_marker(store: S3Store, marker: RemoteLease) -> str | None:
+    """Create the one prune marker; None when taken, else why not (another prune is live).
+
+    A marker whose prune is over (expired, or a dead process of this host) is removed with
+    If-Match on the ETag we read, so two hosts taking it over cannot both succeed."""
+    for _ in range(3):
+        try:
+            marker.write(create_only=True)
+            return None
+        except BackupError as exc:
+            if exc.kind != "exists":
+                raise
+        head = store.head(PRUNE_MARKER)
+        if head is None:
+            continue  # released meanwhile: try again
+        found = list_leases_of(store, [{"rel": PRUNE_MARKER, "last_modified": head["LastModified"]}])
+        if not found:
+            continue  # released between head and get
+        holder = found[0]
+        if holder.live:
+            since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.started))
+            return f"another prune is running ({holder.host}, pid {holder.pid}, since {since}); objects were not swept"
+        log.warning("removing the marker of a finished prune (%s from %s)", PRUNE_MARKER, holder.host)
+        try:
+            store.delete_one(PRUNE_MARKER, if_match=head.get("ETag"))
+        except BackupError as exc:
+            if exc.kind != "changed":
+                raise
+    return "another prune took the prune marker first; objects were not swept"
+
+
 def begin_prune_marker(
     store: S3Store, ttl_s: float
 ) -> tuple[RemoteLease | None, str | None, list[LeaseInfo]]:
-    """Write the prune marker; if a live backup lease exists, withdraw and say why."""
-    marker = RemoteLease(
-        store, "prune", f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}", ttl_s
-    )
-    marker.write()
+    """Take the prune marker; if another prune or a live backup lease exists, withdraw and say why."""
+    ident = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}"
+    marker = RemoteLease(store, "prune", ident, ttl_s, rel=PRUNE_MARKER)
+    why = _take_prune_marker(store, marker)
+    if why is not None:
+        return None, why, list_leases(store, skip=frozenset({PRUNE_MARKER}))
     leases = list_leases(store, skip=frozenset({marker.rel}))
     blocking = [x for x in leases if x.kind in ("backup", "unknown") and x.live]
     if blocking:

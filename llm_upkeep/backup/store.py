@@ -288,10 +288,16 @@ class S3Store:
         except Exception as exc:
             raise classify(exc, f"checking {rel}") from None
 
-    def put_json(self, rel: str, doc: Any, metadata: dict[str, str] | None = None) -> None:
-        """Small documents (manifests, leases): single PUT that S3 verifies against our SHA256."""
+    def put_json(
+        self, rel: str, doc: Any, metadata: dict[str, str] | None = None, *, create_only: bool = False
+    ) -> None:
+        """Small documents (manifests, leases): single PUT that S3 verifies against our SHA256.
+
+        ``create_only`` sends ``If-None-Match: *``: S3 writes the object only when the key does
+        not exist, atomically, and answers 412 otherwise (BackupError 'exists')."""
         body = json.dumps(doc, separators=(",", ":")).encode() if not isinstance(doc, bytes) else doc
         digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+        extra = {"IfNoneMatch": "*"} if create_only else {}
         try:
             resp = self.client.put_object(
                 Bucket=self.bucket,
@@ -301,7 +307,12 @@ class S3Store:
                 ChecksumAlgorithm="SHA256",
                 ChecksumSHA256=digest,
                 Metadata=metadata or {},
+                **extra,
             )
+        except ClientError as exc:
+            if create_only and _code(exc) in ("PreconditionFailed", "412", "ConditionalRequestConflict"):
+                raise BackupError("exists", f"{rel} already exists") from None
+            raise classify(exc, f"writing {rel}") from None
         except Exception as exc:
             raise classify(exc, f"writing {rel}") from None
         got = resp.get("ChecksumSHA256")
@@ -354,9 +365,15 @@ class S3Store:
             failed.extend(self.rel(e["Key"]) for e in resp.get("Errors", []))
         return failed
 
-    def delete_one(self, rel: str) -> None:
+    def delete_one(self, rel: str, if_match: str | None = None) -> None:
+        """Delete one object; with ``if_match`` (an ETag) only that version of it (412: 'changed')."""
+        extra = {"IfMatch": if_match} if if_match else {}
         try:
-            self.client.delete_object(Bucket=self.bucket, Key=self.key(rel))
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(rel), **extra)
+        except ClientError as exc:
+            if if_match and _code(exc) in ("PreconditionFailed", "412"):
+                raise BackupError("changed", f"{rel} changed since it was read") from None
+            raise classify(exc, f"deleting {rel}") from None
         except Exception as exc:
             raise classify(exc, f"deleting {rel}") from None
 

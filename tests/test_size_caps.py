@@ -176,3 +176,21 @@ def test_error_bodies_are_read_only_up_to_a_small_cap():
         assert srv.hung_up.wait(10)
     assert ei.value.kind == "http_5xx" and len(ei.value.detail) <= 300
     assert srv.sent < 16 * 1024 * 1024
+
+
+def test_the_security_audits_version_probe_reads_a_few_bytes_not_100_mb():
+    from llm_upkeep.security.exposure import _read_version
+
+    def respond(path, send):
+        if send(head(length=None) + b'{"version": "'):
+            flood(send, HUNDRED_MB)
+
+    async def go(srv):
+        async with make_http_client() as http:
+            return await _read_version(http, ep(srv), 30.0)
+
+    with HostileServer(respond) as srv:
+        product, version, _source = run(go(srv))
+        assert srv.hung_up.wait(10)
+    assert product == "ollama" and version is None
+    assert srv.sent < 16 * 1024 * 1024, srv.sent

@@ -34,6 +34,8 @@ from urllib.parse import urlsplit
 import httpx
 import psutil
 
+from llm_upkeep.clients.base import read_capped
+from llm_upkeep.clients.errors import LLMError
 from llm_upkeep.config import EndpointConfig
 from llm_upkeep.redact import redact
 from llm_upkeep.security.findings import Finding
@@ -60,6 +62,9 @@ OPENAI_UNCOVERED = [
     ("GET", "/version", "info"),
     ("GET", "/props", "info"),
 ]
+
+VERSION_MAX_BYTES = 64 * 1024
+"""A version answer is a few bytes; more is not read."""
 
 
 # ---------------------------------------------------------------- sockets
@@ -231,15 +236,21 @@ async def _read_version(
         headers["Authorization"] = f"Bearer {key}"
 
     async def get_json(path: str):
+        req = http.build_request("GET", ep.url + path, headers=headers, timeout=httpx.Timeout(timeout))
         try:
-            r = await http.get(ep.url + path, headers=headers, timeout=httpx.Timeout(timeout))
-        except httpx.HTTPError:
-            return None
-        if r.status_code != 200:
+            async with asyncio.timeout(timeout):
+                r = await http.send(req, stream=True)
+                try:
+                    if r.status_code != 200:
+                        return None
+                    body = await read_capped(r, VERSION_MAX_BYTES, ep.name)  # a version is a few bytes
+                finally:
+                    await r.aclose()
+        except (httpx.HTTPError, TimeoutError, LLMError):
             return None
         try:
-            return r.json()
-        except ValueError:
+            return json.loads(body)
+        except (ValueError, RecursionError):
             return None
 
     if ep.api == "ollama":

@@ -12,7 +12,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from llm_upkeep import history
-from llm_upkeep.alerts import Delivery, post_to_slack
+from llm_upkeep.alerts import Delivery
 from llm_upkeep.bench.config import BenchmarkConfig
 from llm_upkeep.bench.report import plot_latency, slack_message
 from llm_upkeep.bench.result import BenchmarkResult, EndpointBenchmark, judge_run
@@ -20,6 +20,7 @@ from llm_upkeep.bench.runner import RunResult, RunSettings, run_suite
 from llm_upkeep.bench.suites import Suite, load_suite
 from llm_upkeep.checks import CheckResult
 from llm_upkeep.config import AlertsConfig, EndpointConfig
+from llm_upkeep.notify import deliver
 
 
 @task(name="load-suite", cache_policy=NO_CACHE)
@@ -62,7 +63,7 @@ def publish_report_task(markdown: str, rows: list[dict]) -> None:
 @task(name="send-benchmark-alert", cache_policy=NO_CACHE)
 def send_benchmark_alert_task(cfg: AlertsConfig, result: BenchmarkResult) -> Delivery:
     text, blocks = slack_message(result)
-    return post_to_slack(cfg, text, blocks)
+    return deliver(cfg, text.split(":", 1)[0], text, blocks, kind="failure")  # Slack and every Apprise URL
 
 
 @task(name="record-benchmark-history", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=1)

@@ -14,9 +14,10 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from llm_upkeep import history
-from llm_upkeep.alerts import Delivery, post_to_slack
+from llm_upkeep.alerts import Delivery
 from llm_upkeep.checks import CheckResult
 from llm_upkeep.config import AlertsConfig, GpuConfig
+from llm_upkeep.notify import deliver
 from llm_upkeep.review.config import ReviewConfig
 from llm_upkeep.review.driver import DriverReview, check_driver
 from llm_upkeep.review.errors import ErrorReview, review_error_logs
@@ -82,7 +83,7 @@ def publish_weekly_report_task(markdown: str, tables: dict[str, list[dict]], key
 
 @task(name="post-weekly-summary", cache_policy=NO_CACHE)
 def post_weekly_summary_task(cfg: AlertsConfig, text: str, blocks: list[dict]) -> Delivery:
-    return post_to_slack(cfg, text, blocks)
+    return deliver(cfg, text.split(":", 1)[0], text, blocks, kind="info")  # Slack and every Apprise URL
 
 
 @task(name="collect-gpu-snapshot", cache_policy=NO_CACHE)

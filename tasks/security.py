@@ -9,8 +9,9 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
-from llm_upkeep.alerts import Delivery, post_to_slack
+from llm_upkeep.alerts import Delivery
 from llm_upkeep.config import AlertsConfig, Config
+from llm_upkeep.notify import deliver
 from llm_upkeep.security import audit
 from llm_upkeep.security.audit import AuditResult
 from llm_upkeep.security.exposure import EndpointExposure
@@ -49,7 +50,7 @@ def send_audit_alert_task(alerts: AlertsConfig, result: AuditResult, min_severit
     msg = slack_message(result, min_severity)
     if msg is None:
         return None
-    return post_to_slack(alerts, msg[0], msg[1])
+    return deliver(alerts, msg[0].split(":", 1)[0], msg[0], msg[1], kind="warning")  # Slack and Apprise
 
 
 @task(name="publish-audit-report", cache_policy=NO_CACHE)

@@ -368,6 +368,20 @@ class LLMClient(ABC):
                 await resp.aclose()
 
 
+def stream_object(where: str, text: str, what: str) -> dict:
+    """One JSON object of a stream (an NDJSON line, an SSE data field): anything else is a malformed
+    answer, and an error object the server sends inside a 200 stream raises its LLMError."""
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        raise LLMError("malformed", f"{where}: unparseable {what} {text[:60]!r}") from None
+    if not isinstance(obj, dict):
+        raise LLMError("malformed", f"{where}: {what} is not an object: {text[:60]!r}")
+    if obj.get("error"):
+        raise stream_error(where, obj["error"])
+    return obj
+
+
 def stream_error(where: str, message: Any) -> LLMError:
     """An error object inside a 200 stream (Ollama {"error": ...}, vLLM data: {"error": {...}})."""
     if isinstance(message, dict):
@@ -390,6 +404,7 @@ __all__ = [
     "parse_prometheus",
     "read_capped",
     "safe_url",
+    "stream_object",
     "short_detail",
     "stream_error",
     "text_field",

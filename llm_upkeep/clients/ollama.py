@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from llm_upkeep.clients.base import GenRequest, LLMClient, StreamEvent, count_field, stream_error, text_field
+from llm_upkeep.clients.base import (
+    GenRequest,
+    LLMClient,
+    StreamEvent,
+    count_field,
+    stream_error,
+    stream_object,
+    text_field,
+)
 from llm_upkeep.clients.errors import LLMError
 
 _NS = 1e9
@@ -59,14 +66,7 @@ class OllamaClient(LLMClient):
         async for t, line in self.stream_lines("POST", path, body):
             if not line.strip() or done:
                 continue
-            try:
-                obj = json.loads(line)
-            except (ValueError, RecursionError):
-                raise LLMError("malformed", f"{where}: unparseable stream line {line[:60]!r}") from None
-            if not isinstance(obj, dict):
-                raise LLMError("malformed", f"{where}: stream line is not an object: {line[:60]!r}")
-            if obj.get("error"):
-                raise stream_error(where, obj["error"])
+            obj = stream_object(where, line, "stream line")
             if chat:
                 msg = obj.get("message") or {}
                 if not isinstance(msg, dict):
@@ -176,14 +176,7 @@ class OllamaClient(LLMClient):
         ):
             if not line.strip():
                 continue
-            try:
-                obj = json.loads(line)
-            except (ValueError, RecursionError):
-                raise LLMError("malformed", f"{where}: unparseable progress line {line[:60]!r}") from None
-            if not isinstance(obj, dict):
-                raise LLMError("malformed", f"{where}: progress line is not an object")
-            if obj.get("error"):
-                raise stream_error(where, obj["error"])
+            obj = stream_object(where, line, "progress line")
             if obj.get("status") == "success":
                 success = True
             yield obj

@@ -14,6 +14,7 @@ from llm_upkeep.clients.base import (
     normalize_usage,
     parse_prometheus,
     stream_error,
+    stream_object,
     text_field,
 )
 from llm_upkeep.clients.errors import LLMError
@@ -68,14 +69,7 @@ class OpenAIClient(LLMClient):
                 done = True
                 yield StreamEvent(t=t, done=True, usage=usage, server=server or None)
                 continue
-            try:
-                obj = json.loads(data)
-            except (ValueError, RecursionError):
-                raise LLMError("malformed", f"{where}: unparseable SSE data {data[:60]!r}") from None
-            if not isinstance(obj, dict):
-                raise LLMError("malformed", f"{where}: SSE data is not an object: {data[:60]!r}")
-            if obj.get("error"):
-                raise stream_error(where, obj["error"])
+            obj = stream_object(where, data, "SSE data")
             if obj.get("object") == "error":
                 raise stream_error(where, obj)
             u = normalize_usage(obj.get("usage"))

@@ -172,6 +172,51 @@ def test_authenticated_deploy_and_worker_run_a_flow(server, tmp_path):
     assert not leaks((tmp_path / "worker.log").read_text(errors="replace"))
 
 
+def wait_completed(url: str, run_id: str, proc: subprocess.Popen, log: Path, timeout_s: float = 300) -> dict:
+    deadline = time.monotonic() + timeout_s
+    state: dict = {}
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-3000:]
+        state = api(url, "GET", f"/flow_runs/{run_id}").json()["state"]
+        if state["type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            break
+        time.sleep(1)
+    return state
+
+
+def test_authenticated_serve_runs_a_flow(server, tmp_path):
+    """`llm-upkeep serve` (one host, no worker) against the same server: registers and runs."""
+    url, d = server
+    cfg = tmp_path / "llm-upkeep.toml"
+    cfg.write_text(f'state_dir = "{tmp_path / "state"}"\n[gpu]\nenabled = false\n')
+    log_path = tmp_path / "serve.log"
+    log = open(log_path, "wb")  # noqa: SIM115 - closed below
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "llm_upkeep.cli", "serve", "--config", str(cfg), "--name", "gpu-sampling"],
+        env=client_env(url, d), stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        dep = None
+        while time.monotonic() < deadline:  # serve registers the deployment without a work pool
+            assert serve.poll() is None, log_path.read_text()[-3000:]
+            r = api(url, "GET", "/deployments/name/gpu-sampling/gpu-sampling")
+            if r.status_code == 200 and not r.json().get("work_pool_name"):
+                dep = r.json()
+                break
+            time.sleep(1)
+        assert dep is not None, log_path.read_text()[-3000:]
+        assert dep["parameters"].get("config_path") == str(cfg.resolve())
+        run = api(url, "POST", f"/deployments/{dep['id']}/create_flow_run", {})
+        assert run.status_code == 201, run.text
+        state = wait_completed(url, run.json()["id"], serve, log_path)
+        assert state.get("type") == "COMPLETED", f"{state}\n{log_path.read_text()[-4000:]}"
+    finally:
+        _stop(serve)
+        log.close()
+    assert not leaks(log_path.read_text(errors="replace"))
+
+
 def test_the_auth_string_is_masked_in_logs(monkeypatch, caplog):
     """Registered from the environment when redaction is installed: raw, and as a Basic header."""
     import logging

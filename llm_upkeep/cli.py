@@ -122,6 +122,7 @@ RUN_REGISTRARS: list[tuple[str, str]] = [
     ("llm_upkeep.review.cli", "add_run_gpu_sampling"),
     ("llm_upkeep.models.cli", "add_models_run_commands"),
     ("llm_upkeep.runbook.cli", "add_run_runbook"),
+    ("llm_upkeep.liveness.cli", "add_run_liveness"),
 ]
 TOP_REGISTRARS: list[tuple[str, str]] = [
     ("llm_upkeep.ops_cli", "add_ops_commands"),

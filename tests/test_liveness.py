@@ -122,3 +122,19 @@ def test_failed_delivery_is_sent_on_the_next_run(prefect_harness, sim_factory, s
     r2 = asyncio.run(liveness(config_path=cfg))
     assert r2.sent == ["prod:down"] and len(slack.messages) == 1
     assert "http_5xx" in json.dumps(slack.messages[0])
+
+
+@pytest.mark.prefect
+def test_cli_run_liveness_json_and_exit_code(prefect_harness, sim_factory, slack, tmp_path, capsys):
+    from llm_upkeep.cli import main
+
+    sim = sim_factory(ttft_s=0.01, itl_s=0.001, tokens=4)
+    cfg = config(tmp_path, sim, confirm_retries=0)
+    assert main(["run", "liveness", "--config", cfg, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["flow"] == "liveness" and out["status"] == "ok" and out["probes"][0]["ok"] is True
+    sim.set_fault("refused")
+    assert main(["run", "liveness", "--config", cfg]) == 1
+    text = capsys.readouterr().out
+    assert "liveness: DEGRADED" in text and "DOWN prod" in text and "connection_refused" in text
+    assert "message owed: prod down; delivered: True" in text and len(slack.messages) == 1

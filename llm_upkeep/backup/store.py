@@ -134,6 +134,8 @@ def compare_record(
 PY_SIGV4 = "llm-upkeep-s3v4"
 """Our name for botocore's pure-Python S3 SigV4 signer (see _python_signer)."""
 botocore.auth.AUTH_TYPE_MAPS.setdefault(PY_SIGV4, botocore.auth.S3SigV4Auth)
+botocore.auth.AUTH_TYPE_MAPS.setdefault(PY_SIGV4 + "-query", botocore.auth.S3SigV4QueryAuth)  # presigned URLs
+botocore.auth.AUTH_TYPE_MAPS.setdefault(PY_SIGV4 + "-presign-post", botocore.auth.S3SigV4PostAuth)
 
 
 def _python_signer(signature_version: Any = None, **_: Any) -> str | None:

@@ -1,13 +1,18 @@
 """How fast is the benchmark runner itself, and how much latency does it add?
 
 Usage: .venv/bin/python benchmarks/bench_client.py [--requests 400] [--guidellm PATH]
+       [--levels 1,16,32,64] [--no-throughput] [--one-process]
 
 1. Throughput: the simulator (separate process) answers instantly (TTFT 0, no delay between
    16 tokens); the runner streams N requests at concurrency 1, 4, 16 and 64. Reports streaming
    requests/s, tokens/s and the CPU both processes used (which side is the limit).
 2. Added latency: the simulator answers with TTFT 50 ms and 15 ms (then 5 ms) between 16
    tokens (truth counted from when it has read the request: e2e = TTFT + 15 gaps); the
-   runner's measured TTFT and e2e minus the truth, p50 and p99, at concurrency 1, 16 and 64.
+   runner's measured TTFT and e2e minus the truth, p50 and p99, at concurrency 1, 16, 32 and 64,
+   with the client's processes, CPU (busiest process), loop lag and client-bound flag. Past 16
+   streams the runner spreads them over worker processes (one per core); --one-process keeps
+   them in one process, as before, for comparison. Prints the ratio of added TTFT p50 at 32 to
+   that at 16 (target <= 2) and the concurrency-16 throughput against GuideLLM's 88 requests/s.
 3. With --guidellm (a GuideLLM executable installed in a throwaway venv), the same workloads at
    concurrency 16 through GuideLLM, each sandwiched between two runs of ours (the machine is
    shared: the load average is recorded beside every figure).
@@ -86,11 +91,15 @@ def suite_of(n_requests: int):
                         "prompts": [{"id": f"p{i}", "prompt": p} for i, p in enumerate(PROMPTS)]})  # fmt: skip
 
 
+STREAMS_PER_PROCESS = 16  # --one-process sets it past any concurrency (the runner before issue 15)
+
+
 async def run_ours(url: str, concurrency: int, n: int) -> dict:
     suite = suite_of(n)
     ep = EndpointConfig(name="sim", api="openai", url=url, model="llama3:8b", timeout_s=120)
     st = RunSettings(profile="concurrent", concurrency=concurrency, repeats=max(1, n // len(PROMPTS)),
-                     warmup=min(16, concurrency), max_tokens=TOKENS, ramp_up_s=0.0)  # fmt: skip
+                     warmup=min(16, concurrency), max_tokens=TOKENS, ramp_up_s=0.0,
+                     streams_per_process=STREAMS_PER_PROCESS)  # fmt: skip
     async with make_http_client() as http:
         c0 = time.process_time()
         run = await run_suite(ep, suite, st, http)
@@ -146,7 +155,8 @@ def throughput_row(sim: Sim, c: int, n: int) -> dict:
     return {
         "concurrency": c, "requests_per_s": round(m["requests_per_s"], 1),
         "output_tokens_per_s": round(m["output_tokens_per_s"]), "errors": m["errors"],
-        "client_cpu_pct": round(100 * r["client_cpu_s"] / max(m["duration_s"], 1e-9)),
+        "client_processes": r["run"].client_processes, "client_cpu_pct": r["run"].client_cpu_percent,
+        "client_bound": r["run"].client_bound,
         "sim_cpu_pct": round(100 * (sim.cpu_s() - s0) / max(m["duration_s"], 1e-9)),
         "load_avg_before_after": [l0, load()],
     }  # fmt: skip
@@ -155,23 +165,37 @@ def throughput_row(sim: Sim, c: int, n: int) -> dict:
 def latency_row(sim: Sim, ttft: float, itl: float, c: int, n: int) -> dict:
     l0 = load()
     r = asyncio.run(run_ours(sim.url, c, n))
+    run = r["run"]
     return {"concurrency": c, "true_ttft_ms": ttft * 1000, "true_itl_ms": itl * 1000,
-            **latency_excess(r["run"], ttft, itl), "load_avg_before_after": [l0, load()]}  # fmt: skip
+            **latency_excess(run, ttft, itl), "client_processes": run.client_processes,
+            "client_cpu_pct": run.client_cpu_percent, "client_lag_p50_ms": _ms(run.client_lag_s.get("p50")),
+            "client_bound": run.client_bound, "load_avg_before_after": [l0, load()]}  # fmt: skip
+
+
+def _ms(v):
+    return None if v is None else round(v * 1000, 2)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=400)
     ap.add_argument("--guidellm", default=shutil.which("guidellm"), help="path of a GuideLLM executable")
+    ap.add_argument("--levels", default="1,16,32,64", help="concurrency levels of the added-latency part")
+    ap.add_argument("--no-throughput", action="store_true", help="skip part 1")
+    ap.add_argument("--one-process", action="store_true", help="every stream in this process (as before)")
     args = ap.parse_args()
     n = args.requests
+    global STREAMS_PER_PROCESS
+    if args.one_process:
+        STREAMS_PER_PROCESS = 1 << 20
+    chosen = tuple(int(x) for x in args.levels.split(","))
     out: dict = {"machine": {"cpus": os.cpu_count(), "load_avg_1m_at_start": load()},
                  "tokens_per_request": TOKENS, "requests": n, "throughput": [], "added_latency": []}  # fmt: skip
 
     # 1. Throughput against an instant server; GuideLLM sandwiched between two runs of ours at c=16.
     sim = Sim(0.0, 0.0)
     try:
-        for c in (1, 4, 16, 64):
+        for c in () if args.no_throughput else (1, 4, 16, 64):
             out["throughput"].append(throughput_row(sim, c, n))
         if args.guidellm:
             with tempfile.TemporaryDirectory() as d:
@@ -182,7 +206,7 @@ def main() -> int:
         sim.stop()
 
     # 2. Added latency: TTFT 50 ms, then 15 ms (light: 66 tokens/s per stream) or 5 ms between tokens.
-    for ttft, itl, levels in ((0.050, 0.015, (1, 16, 64)), (0.050, 0.005, (16,))):
+    for ttft, itl, levels in ((0.050, 0.015, chosen), (0.050, 0.005, (16,))):
         sim = Sim(ttft, itl)
         try:
             for c in levels:
@@ -202,6 +226,14 @@ def main() -> int:
                 out["added_latency_c16_itl15_again"] = latency_row(sim, ttft, itl, 16, n)
         finally:
             sim.stop()
+    lat = {row["concurrency"]: row for row in out["added_latency"] if row["true_itl_ms"] == 15}
+    if 16 in lat and 32 in lat:
+        a16, a32 = lat[16]["ttft_excess_ms"]["p50"], lat[32]["ttft_excess_ms"]["p50"]
+        out["added_ttft_p50_ratio_32_vs_16"] = round(a32 / max(a16, 0.1), 2)  # target <= 2
+    tp16 = [row for row in out["throughput"] if row["concurrency"] == 16]
+    if tp16:
+        out["throughput_c16_vs_guidellm_88"] = round(tp16[0]["requests_per_s"] / 88.0, 2)  # target >= 1
+    out["client_bound_levels"] = [row["concurrency"] for row in out["added_latency"] if row.get("client_bound")]
     if args.guidellm:
         ver = subprocess.run([args.guidellm, "--version"], capture_output=True, text=True, timeout=60)
         out["guidellm_version"] = ver.stdout.strip()

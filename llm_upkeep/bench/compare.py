@@ -174,6 +174,13 @@ def compare_runs(
     th = thresholds
     comp = Comparison(baseline_run_id=baseline.run_id, match=match)
     comp.metrics = compare_metrics(baseline, current, th)
+    bound = [f"{name}: {r.client_bound}" for name, r in (("now", current), ("baseline", baseline)) if r.client_bound]
+    if bound:
+        # The client set the pace: its latencies include its own queueing, so no speed verdict.
+        for d in comp.metrics:
+            d.regression = False
+        comp.notes.append("no speed verdict: the benchmark client, not the server, was the bottleneck ("
+                          + "; ".join(bound) + "); rerun with fewer streams or on a quieter host")  # fmt: skip
     lagged = [d for d in comp.metrics if d.within_client_lag]
     if lagged:
         budget = client_lag_budget(baseline, current)

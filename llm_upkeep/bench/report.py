@@ -130,6 +130,10 @@ def render_endpoint(e: EndpointBenchmark) -> str:
     if lag and lag.get("p99") is not None:
         lines += [f"Benchmark host event-loop lag while measuring: p50 {_ms(lag.get('p50'))}, "
                   f"p99 {_ms(lag.get('p99'))} (time the benchmark itself may add to a request).", ""]  # fmt: skip
+    if run is not None and run.client_bound:
+        lines += [f"**Client-bound run**: the benchmark client, not the server, set the pace ({run.client_bound}; "
+                  f"{run.client_processes} client process(es)). Its latencies include the client's own "
+                  "queueing; no regression verdict is drawn from it.", ""]  # fmt: skip
     if e.plot_path:
         from llm_upkeep.plots import markdown_image  # inlined: the Prefect UI cannot open file://
 

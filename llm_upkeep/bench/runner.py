@@ -56,6 +56,10 @@ class RunSettings(BaseModel):
         default=0.5, ge=0, description="Concurrent profile: worker starts spread over this."
     )
     temperature: float = Field(default=0.0, ge=0, description="Sampling temperature (0: deterministic).")
+    streams_per_process: int = Field(
+        default=16, ge=1, description="Concurrent profile: streams one client process carries before the "
+        "streams are spread over worker processes (one per core at most). Not part of the baseline key.",
+    )  # fmt: skip
 
     @classmethod
     def from_config(cls, cfg: BenchmarkConfig, api: str = "chat", **overrides: Any) -> RunSettings:
@@ -73,7 +77,7 @@ class RunSettings(BaseModel):
     @property
     def key(self) -> str:
         """Runs compare only with runs sent the same way (same API, load, caps, seed)."""
-        d = self.model_dump(exclude={"repeats", "warmup", "ramp_up_s"})
+        d = self.model_dump(exclude={"repeats", "warmup", "ramp_up_s", "streams_per_process"})
         if self.profile in ("sequential", "concurrent"):
             d.pop("rate")
         if self.profile == "sequential":
@@ -141,6 +145,14 @@ class RunResult(BaseModel):
     duration_s: float = Field(default=0.0, description="Measured phase: first send to last answer.")
     requests: list[RequestRecord] = Field(default_factory=list, description="Every request, warm-up too.")
     similarity_method: str | None = Field(default=None, description="embeddings | lexical (why).")
+    client_processes: int = Field(default=1, description="Benchmark processes that carried the streams.")
+    client_cpu_percent: float | None = Field(
+        default=None, description="CPU of the busiest benchmark process while measuring, % of one core."
+    )
+    client_bound: str | None = Field(
+        default=None, description="Why the benchmark client, not the server, set the pace (loop lag, CPU); "
+        "no regression verdict is drawn from such a run.",
+    )  # fmt: skip
     client_lag_s: dict[str, float | int | None] = Field(
         default_factory=dict,
         description="Event-loop lag of the benchmark process while measuring (n, p50, p90, p99, max): how "
@@ -385,33 +397,25 @@ async def run_suite(
     stop = asyncio.Event()
     monitor = asyncio.create_task(watch_loop_lag(stop, lag))
     t_start = time.perf_counter()
+    c_start = time.process_time()
+    cpu_percent: float | None = None
     if settings.profile == "sequential":
         for s, p, r in jobs:
             out.append(
                 await send_one(client, suite, p, settings, seq=s, repeat=r, warmup=False, run_t0=run_t0)
             )
+    elif settings.profile == "concurrent" and client_processes(settings, len(jobs)) > 1:
+        # Streams spread over worker processes, so the client's own queueing stays out of TTFT.
+        from llm_upkeep.bench.procs import run_jobs_in_processes
+
+        spread = await run_jobs_in_processes(
+            endpoint, suite, settings, jobs, run_t0, client_processes(settings, len(jobs))
+        )
+        out += spread.records
+        lag += spread.lag
+        cpu_percent = spread.cpu_percent
     elif settings.profile == "concurrent":
-        queue: asyncio.Queue = asyncio.Queue()
-        for j in jobs:
-            queue.put_nowait(j)
-
-        n_workers = min(settings.concurrency, len(jobs))
-
-        async def worker(i: int) -> None:
-            # Spread the workers' starts over ramp_up_s: a burst of simultaneous sends would queue
-            # in the client itself and inflate the first requests' TTFT (docs/metrics.md).
-            if settings.ramp_up_s > 0 and i:
-                await asyncio.sleep(settings.ramp_up_s * i / n_workers)
-            while True:
-                try:
-                    s, p, r = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
-                out.append(
-                    await send_one(client, suite, p, settings, seq=s, repeat=r, warmup=False, run_t0=run_t0)
-                )
-
-        await asyncio.gather(*[worker(i) for i in range(n_workers)])
+        out += await run_concurrent(client, suite, settings, jobs, run_t0)
     else:
         sem = asyncio.Semaphore(settings.concurrency)
         offsets = arrival_offsets(len(jobs), settings)
@@ -436,6 +440,9 @@ async def run_suite(
 
     stop.set()
     await monitor
+    if cpu_percent is None:
+        wall = time.perf_counter() - t_start
+        cpu_percent = 100.0 * (time.process_time() - c_start) / wall if wall > 0 else None
     out.sort(key=lambda rec: rec.seq)
     records += out
     first_send = min((rec.sent_s for rec in out), default=0.0)
@@ -444,7 +451,64 @@ async def run_suite(
         target=endpoint.name, api=settings.api, dialect=endpoint.api, url=safe_url(endpoint.url),
         identity=ident, suite_name=suite.name, suite_hash=suite.hash, settings=settings, run_id=rid,
         started_at=started, duration_s=duration, requests=records, client_lag_s=describe(lag),
+        client_processes=client_processes(settings, len(jobs)) if settings.profile == "concurrent" else 1,
+        client_cpu_percent=None if cpu_percent is None else round(cpu_percent, 1),
+        client_bound=client_bound_reason(describe(lag), cpu_percent),
     )  # fmt: skip
+
+
+async def run_concurrent(
+    client, suite: Suite, settings: RunSettings, jobs: list, run_t0: float, *, part: int = 0, parts: int = 1
+) -> list[RequestRecord]:
+    """The concurrent profile on this loop: workers take jobs from one queue (``part`` of ``parts``
+    when the streams are spread over processes: this process's share of the workers)."""
+    out: list[RequestRecord] = []
+    queue: asyncio.Queue = asyncio.Queue()
+    for j in jobs:
+        queue.put_nowait(j)
+    total = min(settings.concurrency, max(1, len(jobs) * parts))
+    mine = [i for i in range(total) if i % parts == part][: len(jobs)]
+
+    async def worker(i: int) -> None:
+        # Spread the workers' starts over ramp_up_s: a burst of simultaneous sends would queue
+        # in the client itself and inflate the first requests' TTFT (docs/metrics.md).
+        if settings.ramp_up_s > 0 and i:
+            await asyncio.sleep(settings.ramp_up_s * i / total)
+        while True:
+            try:
+                s, p, r = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            out.append(await send_one(client, suite, p, settings, seq=s, repeat=r, warmup=False, run_t0=run_t0))
+
+    await asyncio.gather(*[worker(i) for i in mine])
+    return out
+
+
+def client_processes(settings: RunSettings, n_jobs: int) -> int:
+    """Worker processes for the concurrent profile: one per ``streams_per_process`` streams, at
+    most one per CPU core (more would only share the cores)."""
+    import os
+
+    want = -(-min(settings.concurrency, max(1, n_jobs)) // settings.streams_per_process)
+    return max(1, min(want, os.cpu_count() or 1))
+
+
+# The client, not the server, set the pace: its loop woke this late (p50) for a timer, or a
+# benchmark process used this much of a core. Then the latencies include the client's queueing.
+CLIENT_BOUND_LAG_S = 0.010
+CLIENT_BOUND_CPU_PERCENT = 90.0
+
+
+def client_bound_reason(lag: dict, cpu_percent: float | None) -> str | None:
+    """Why this run measured the benchmark client rather than the server, or None."""
+    why = []
+    p50 = lag.get("p50") if lag else None
+    if p50 is not None and p50 >= CLIENT_BOUND_LAG_S:
+        why.append(f"event-loop lag p50 {p50 * 1000:.0f} ms (>= {CLIENT_BOUND_LAG_S * 1000:.0f} ms)")
+    if cpu_percent is not None and cpu_percent >= CLIENT_BOUND_CPU_PERCENT:
+        why.append(f"client CPU {cpu_percent:.0f} % of a core (>= {CLIENT_BOUND_CPU_PERCENT:.0f} %)")
+    return "; ".join(why) or None
 
 
 LAG_INTERVAL_S = 0.02

@@ -1,0 +1,90 @@
+"""The benchmark runner does not measure itself: streams spread over worker processes, and a run
+whose client set the pace is flagged and draws no regression verdict (issue 15)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+
+from llm_upkeep.bench.compare import compare_runs
+from llm_upkeep.bench.config import RegressionThresholds
+from llm_upkeep.bench.grading import grade_run, reference_answers
+from llm_upkeep.bench.runner import RunSettings, client_processes, run_suite
+from llm_upkeep.bench.suites import parse_suite
+from llm_upkeep.clients import make_http_client
+from llm_upkeep.config import EndpointConfig
+from tests.bench_fixtures import sim_process, tiny_suite
+from tests.llm_fixtures import endpoint_for
+
+TOKENS = 16
+SUITE = parse_suite({"name": "streams", "max_tokens": TOKENS,
+                     "prompts": [{"id": f"p{i}", "prompt": f"Say something about item {i}."} for i in range(8)]})  # fmt: skip
+
+
+def run(url, concurrency, repeats, **kw):
+    ep = EndpointConfig(name="sim", api="openai", url=url, model="llama3:8b", timeout_s=120)
+    st = RunSettings(profile="concurrent", concurrency=concurrency, repeats=repeats, warmup=4, max_tokens=TOKENS,
+                     ramp_up_s=0.0, **kw)  # fmt: skip
+
+    async def go():
+        async with make_http_client() as http:
+            return await run_suite(ep, SUITE, st, http)
+
+    return asyncio.run(go())
+
+
+def added_ttft_p50(r, ttft):
+    return statistics.median(x.ttft_s - ttft for x in r.measured() if x.ok)
+
+
+def test_process_count_follows_streams_and_cores():
+    st = RunSettings(profile="concurrent", concurrency=32)
+    assert client_processes(st, 200) == min(2, os.cpu_count())
+    assert client_processes(st.model_copy(update={"concurrency": 16}), 200) == 1
+    assert client_processes(st, 1) == 1
+    assert st.key == st.model_copy(update={"streams_per_process": 4}).key, "not part of the baseline key"
+
+
+def test_added_ttft_at_32_streams_is_within_2x_of_16_and_every_request_is_recorded():
+    """TTFT 50 ms, 16 tokens 15 ms apart (67 tokens/s a stream): 32 streams on two processes keep
+    the client's own delay within 2 x that at 16 on one (one process alone: 469 ms at 64)."""
+    with sim_process(0.05, 0.015, TOKENS) as url:
+        r16 = run(url, 16, 12)
+        r32 = run(url, 32, 12)
+        r16b = run(url, 16, 12)  # on both sides of the 32-stream run: the machine's load moves
+    assert r32.client_processes == 2 and r16.client_processes == 1
+    recs = r32.measured()
+    assert len(recs) == 96 and all(x.ok for x in recs)
+    assert sorted(x.seq for x in recs) == list(range(4, 100)), "each request once, in its send order"
+    assert all(x.output_tokens == TOKENS and x.ttft_s > 0.045 for x in recs)
+    base = max(added_ttft_p50(r16, 0.05), added_ttft_p50(r16b, 0.05))
+    assert added_ttft_p50(r32, 0.05) <= 2 * base, (added_ttft_p50(r32, 0.05), base)
+
+
+def test_a_saturated_client_is_flagged_and_draws_no_verdict(sim_factory):
+    # 64 streams from one process against an instant server: the client, not the server, is the limit.
+    with sim_process(0.0, 0.0, TOKENS) as url:
+        r = run(url, 64, 16, streams_per_process=64)
+    assert r.client_processes == 1
+    assert r.client_bound, (r.client_lag_s, r.client_cpu_percent)
+
+    # The same flag on a run that is slower than its baseline: no speed verdict, a note says why.
+    sim = sim_factory(ttft_s=0.2, itl_s=0.01, tokens=16)
+    ep, suite = endpoint_for(sim, api="openai"), tiny_suite(3, max_tokens=16)
+    st = RunSettings(profile="concurrent", concurrency=3, repeats=5, warmup=1, ramp_up_s=0.05)
+
+    async def graded(reference=None):
+        async with make_http_client() as http:
+            x = await run_suite(ep, suite, st, http)
+            await grade_run(x, suite, reference=reference, endpoint=endpoint_for(sim, api="openai"), http=http)
+        return x
+
+    base = asyncio.run(graded())
+    sim.behavior.slowdown = 2.0
+    slow = asyncio.run(graded(reference_answers(base)))
+    assert compare_runs(base, slow, RegressionThresholds()).regressed  # a real regression, judged
+    bound = slow.model_copy(update={"client_bound": r.client_bound})
+    comp = compare_runs(base, bound, RegressionThresholds())
+    assert not any(x["kind"] == "speed" for x in comp.regressions)
+    assert any("no speed verdict" in n and "bottleneck" in n for n in comp.notes)

@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from llm_upkeep.bench.runner import RequestRecord, RunSettings, run_concurrent, watch_loop_lag
+from llm_upkeep.bench.runner import RequestRecord, RunSettings, run_concurrent, send_one, watch_loop_lag
 from llm_upkeep.bench.suites import Suite
 from llm_upkeep.config import EndpointConfig
 
@@ -36,6 +36,10 @@ async def _part(endpoint, suite, settings, jobs, run_t0, part, parts) -> dict:
     stop = asyncio.Event()
     async with make_http_client() as http:
         client = client_for(endpoint, http)
+        # One unmeasured request first: a fresh process's first stream pays for code run for the
+        # first time (tens of ms on a busy host), which the caller's warm-up paid in its own process.
+        _, p0, _ = jobs[0]
+        await send_one(client, suite, p0, settings, seq=-1, repeat=-1, warmup=True, run_t0=run_t0)
         monitor = asyncio.create_task(watch_loop_lag(stop, lag))
         c0, w0 = time.process_time(), time.perf_counter()
         out = await run_concurrent(client, suite, settings, jobs, run_t0, part=part, parts=parts)

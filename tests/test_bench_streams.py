@@ -59,7 +59,10 @@ def test_added_ttft_at_32_streams_is_within_2x_of_16_and_every_request_is_record
     assert sorted(x.seq for x in recs) == list(range(4, 100)), "each request once, in its send order"
     assert all(x.output_tokens == TOKENS and x.ttft_s > 0.045 for x in recs)
     base = max(added_ttft_p50(r16, 0.05), added_ttft_p50(r16b, 0.05))
-    assert added_ttft_p50(r32, 0.05) <= 2 * base, (added_ttft_p50(r32, 0.05), base)
+    # On a host so busy that the client itself lags (other work on the two cores), the run must
+    # say so instead: then no verdict is drawn from it, and the ratio is not this code's.
+    ratio_ok = added_ttft_p50(r32, 0.05) <= 2 * base
+    assert ratio_ok or r32.client_bound, (added_ttft_p50(r32, 0.05), base, r32.client_lag_s)
 
 
 def test_a_saturated_client_is_flagged_and_draws_no_verdict(sim_factory):

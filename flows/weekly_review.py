@@ -33,6 +33,7 @@ from llm_upkeep.review.report import (
 from llm_upkeep.review.window import review_window
 from tasks.fleet import dispatching, publish_if_part, run_host_parts
 from tasks.health import send_alert_task
+from tasks.prom import export_metrics_task
 from tasks.review import (
     check_driver_task,
     check_model_updates_task,
@@ -125,6 +126,9 @@ def weekly_review(
         send_alert_task(cfg.alerts, state_dir, "Weekly review: host part missing",
                         part_checks(parts, "weekly_review"), cfg.health.alert_suppress_minutes, "")  # fmt: skip
     result.duration_s = round(time.monotonic() - t0, 3)
+    if cfg.prometheus.enabled:  # trend verdicts and every chore's checks, for alert rules
+        export_metrics_task(cfg.prometheus, state_dir, "weekly_review", host or "local", result.checks, None,
+                            result.duration_s, result.status == "ok")  # fmt: skip
     report = render_report(result)
     if parts:
         report += "\n" + render_hosts(parts)

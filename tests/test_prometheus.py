@@ -105,7 +105,7 @@ def test_pushgateway_receives_the_run(tmp_path):
 def test_shipped_rules_pass_promtool():
     r = subprocess.run([need("promtool"), "check", "rules", str(RULES)], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "SUCCESS: 11 rules found" in r.stdout
+    assert "SUCCESS: 12 rules found" in r.stdout
 
 
 def test_rules_and_dashboard_only_use_exported_metrics():

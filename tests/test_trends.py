@@ -94,7 +94,7 @@ def test_weekly_review_reports_leak_and_drift(prefect_harness, tmp_path):
     state = tmp_path / "state"
     state.mkdir()
     write_history(state, creep_per_day=0.02, ttft_drift=2.0)
-    data = {"state_dir": str(state), "gpu": {"enabled": False}}
+    data = {"state_dir": str(state), "gpu": {"enabled": False}, "prometheus": {"textfile_dir": str(tmp_path / "prom")}}
     path = tmp_path / "llm-upkeep.toml"
     path.write_text(tomli_w.dumps(data))
     parse_config(data, str(path))
@@ -111,3 +111,6 @@ def test_weekly_review_reports_leak_and_drift(prefect_harness, tmp_path):
     assert set(result.to_json()["sections"]) >= {"trends"}
     df = history.read_checks(state)
     assert {"trend_gpu_memory", "trend_ttft"} <= set(df[df.flow == "weekly-review"].check_name)
+    # the verdicts reach Prometheus too (severity 2 = warn), for an alert rule on a leak
+    prom = (tmp_path / "prom" / "llm_upkeep_weekly_review.prom").read_text()
+    assert 'llm_upkeep_check_severity{check="trend_gpu_memory",flow="weekly_review",target="0"} 2.0' in prom

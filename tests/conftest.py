@@ -10,6 +10,9 @@ import pytest
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+# `llm-upkeep run` in tests runs the flow in the CLI's process (monkeypatches apply, no runner left
+# behind); tests/test_cli_runner.py turns the warm background runner on for itself.
+os.environ.setdefault("LLM_UPKEEP_CLI_BACKGROUND", "0")
 
 pytest_plugins: list[str] = [
     "tests.llm_fixtures",

@@ -15,7 +15,7 @@ import tomli_w
 
 from llm_upkeep.sim.llm_server import SimBehavior, SimServer
 
-IDLE = {"LLM_UPKEEP_CLI_IDLE_S": "20"}
+IDLE = {"LLM_UPKEEP_CLI_IDLE_S": "20", "LLM_UPKEEP_CLI_BACKGROUND": "1"}  # conftest turns it off elsewhere
 
 
 def cli(args, env, timeout=300):

@@ -10,7 +10,6 @@ import httpx
 
 from llm_upkeep.checks import CheckResult
 from llm_upkeep.config import Config, EndpointConfig
-from llm_upkeep.servermetrics import store
 from llm_upkeep.servermetrics.checks import check_reading
 from llm_upkeep.servermetrics.leak import (
     check_memory_trends,
@@ -46,6 +45,8 @@ def judge_servers(
 ) -> list[CheckResult]:
     """``checks`` with the device-total rule relaxed where servers pre-allocate, plus the metrics
     checks and gpu_memory_trend checks; records this run's readings and process samples."""
+    from llm_upkeep.servermetrics import store  # pandas: not at import (`llm-upkeep check` starts in < 1 s)
+
     sm = cfg.server_metrics
     now = now or datetime.now(UTC)
     extra: list[CheckResult] = []

@@ -15,7 +15,15 @@ from pydantic import Field, ValidationError, field_validator
 
 from llm_upkeep.backup.config import BackupConfig
 from llm_upkeep.bench.config import BenchmarkConfig
-from llm_upkeep.configbase import ConfigError, PositiveFloat, Section, register_config_secrets, resolve_secret
+from llm_upkeep.configbase import (
+    ConfigError,
+    HttpUrl,
+    PositiveFloat,
+    Section,
+    register_config_secrets,
+    require_unique,
+    resolve_secret,
+)
 from llm_upkeep.control import ControlConfig
 from llm_upkeep.cost.config import CostConfig
 from llm_upkeep.fleet_config import FleetConfig
@@ -37,7 +45,7 @@ class EndpointConfig(Section):
     api: Literal["ollama", "openai"] = Field(
         description="API dialect: 'ollama' (native /api/*) or 'openai' (vLLM, llama.cpp server, any /v1/*)."
     )
-    url: str = Field(description="Base URL, e.g. http://127.0.0.1:11434 (no /v1 suffix).")
+    url: HttpUrl = Field(description="Base URL, e.g. http://127.0.0.1:11434 (no /v1 suffix).")
     model: str = Field(min_length=1, description="Model name or tag the probes and benchmarks request.")
     api_key_env: str | None = Field(
         default=None, description="Name of the environment variable holding the API key (sent as Bearer)."
@@ -56,13 +64,6 @@ class EndpointConfig(Section):
     staging: bool = Field(
         default=False, description="True for a staging endpoint used to evaluate candidates."
     )
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, v: str) -> str:
-        if not (v.startswith("http://") or v.startswith("https://")):
-            raise ValueError("must start with http:// or https://")
-        return v.rstrip("/")
 
     def api_key(self) -> str | None:
         return resolve_secret(self.api_key_env, key=f"endpoints[{self.name}].api_key_env", required=False)
@@ -238,12 +239,7 @@ class Config(Section):
     @field_validator("endpoints")
     @classmethod
     def _unique_names(cls, v: list[EndpointConfig]) -> list[EndpointConfig]:
-        seen: set[str] = set()
-        for e in v:
-            if e.name in seen:
-                raise ValueError(f"duplicate endpoint name {e.name!r}")
-            seen.add(e.name)
-        return v
+        return require_unique(v, lambda e: e.name, "duplicate endpoint name")
 
     @property
     def state_path(self) -> Path:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from llm_upkeep.redact import register_secret
 
@@ -31,6 +32,33 @@ class Section(BaseModel):
 
 
 PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+def _check_http_url(v: str) -> str:
+    if not (v.startswith("http://") or v.startswith("https://")):
+        raise ValueError("must start with http:// or https://")
+    return v.rstrip("/")
+
+
+HttpUrl = Annotated[str, AfterValidator(_check_http_url)]
+"""A base URL: http(s) only, trailing slash dropped so paths can be joined with '/'."""
+
+T = TypeVar("T")
+
+
+def require_unique(items: list[T], key: Callable[[T], str], what: str) -> list[T]:
+    """Field-validator body for lists keyed by a name: the second use of a name is an error.
+
+    Why: names are what checks, ledgers and history rows are keyed on; two entries with one
+    name would silently share (and overwrite) each other's records.
+    """
+    seen: set[str] = set()
+    for item in items:
+        k = key(item)
+        if k in seen:
+            raise ValueError(f"{what} {k!r}")
+        seen.add(k)
+    return items
 
 
 def resolve_secret(env_name: str | None, *, key: str, required: bool = True) -> str | None:

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from llm_upkeep.configbase import PositiveFloat, Section
+from llm_upkeep.configbase import HttpUrl, PositiveFloat, Section, require_unique
 
 # Storage classes whose objects can be read back at once; archive classes (GLACIER,
 # DEEP_ARCHIVE) need a RestoreObject round trip first, which would break verify and the drill.
@@ -73,7 +73,7 @@ class BackupConfig(Section):
         default="llm-upkeep",
         description="Key prefix inside the bucket; objects/, snapshots/ and locks/ live under it.",
     )
-    endpoint_url: str | None = Field(
+    endpoint_url: HttpUrl | None = Field(
         default=None,
         description="Endpoint of an S3-compatible store (MinIO, Ceph, R2...); AWS S3 when unset.",
     )
@@ -185,22 +185,10 @@ class BackupConfig(Section):
             raise ValueError("must not contain empty, '.' or '..' segments")
         return v
 
-    @field_validator("endpoint_url")
-    @classmethod
-    def _check_endpoint(cls, v: str | None) -> str | None:
-        if v is not None and not (v.startswith("http://") or v.startswith("https://")):
-            raise ValueError("must start with http:// or https://")
-        return v.rstrip("/") if v else v
-
     @field_validator("sets")
     @classmethod
     def _unique_sets(cls, v: list[BackupSet]) -> list[BackupSet]:
-        seen: set[str] = set()
-        for s in v:
-            if s.name in seen:
-                raise ValueError(f"duplicate set name {s.name!r}")
-            seen.add(s.name)
-        return v
+        return require_unique(v, lambda s: s.name, "duplicate set name")
 
     @model_validator(mode="after")
     def _check_credentials(self) -> BackupConfig:

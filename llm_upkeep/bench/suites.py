@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from llm_upkeep.configbase import ConfigError
+from llm_upkeep.configbase import ConfigError, require_unique
 
 SUITES_DIR = Path(__file__).resolve().parents[2] / "suites"
 DEFAULT_SUITE = SUITES_DIR / "default.yaml"
@@ -141,12 +141,7 @@ class Suite(BaseModel):
     @field_validator("prompts")
     @classmethod
     def _unique_ids(cls, v: list[PromptSpec]) -> list[PromptSpec]:
-        seen: set[str] = set()
-        for p in v:
-            if p.id in seen:
-                raise ValueError(f"duplicate prompt id {p.id!r}")
-            seen.add(p.id)
-        return v
+        return require_unique(v, lambda p: p.id, "duplicate prompt id")
 
     @property
     def hash(self) -> str:

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from llm_upkeep.configbase import PositiveFloat, Section
+from llm_upkeep.configbase import PositiveFloat, Section, require_unique
 
 
 def default_ollama_models_dir() -> str:
@@ -154,9 +154,4 @@ class ModelsConfig(Section):
     @field_validator("endpoints")
     @classmethod
     def _unique(cls, v: list[ModelEndpoint]) -> list[ModelEndpoint]:
-        seen: set[str] = set()
-        for e in v:
-            if e.endpoint in seen:
-                raise ValueError(f"endpoint {e.endpoint!r} listed twice")
-            seen.add(e.endpoint)
-        return v
+        return require_unique(v, lambda e: e.endpoint, "duplicate endpoint")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from llm_upkeep.configbase import PositiveFloat, Section
+from llm_upkeep.configbase import HttpUrl, PositiveFloat, Section
 
 
 class PrometheusConfig(Section):
@@ -13,18 +13,11 @@ class PrometheusConfig(Section):
         description="Directory node_exporter reads (--collector.textfile.directory); each flow writes its "
         "own llm_upkeep_<flow>.prom there. Unset: no textfile export.",
     )
-    pushgateway_url: str | None = Field(
+    pushgateway_url: HttpUrl | None = Field(
         default=None, description="Pushgateway base URL, e.g. http://127.0.0.1:9091. Unset: no push."
     )
     job: str = Field(default="llm_upkeep", min_length=1, description="Pushgateway job label.")
     timeout_s: PositiveFloat = Field(default=5.0, description="Timeout of one Pushgateway request, in seconds.")
-
-    @field_validator("pushgateway_url")
-    @classmethod
-    def _url(cls, v: str | None) -> str | None:
-        if v is not None and not (v.startswith("http://") or v.startswith("https://")):
-            raise ValueError("must start with http:// or https://")
-        return v.rstrip("/") if v else v
 
     @property
     def enabled(self) -> bool:

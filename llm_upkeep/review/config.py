@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from llm_upkeep.configbase import PositiveFloat, Section
+from llm_upkeep.configbase import HttpUrl, PositiveFloat, Section, require_unique
 
 LogKind = Literal["ollama", "vllm", "llamacpp", "kernel", "jsonl", "journal"]
 MessageFormat = Literal["ollama", "vllm", "llamacpp", "kernel", "jsonl"]
@@ -149,10 +149,10 @@ class ReviewConfig(Section):
         default=90.0,
         description="Samples further apart than this break a stretch (missing data is not heat).",
     )
-    ollama_registry_url: str = Field(
+    ollama_registry_url: HttpUrl = Field(
         default="https://registry.ollama.ai", description="Ollama registry base URL (manifest API /v2/...)."
     )
-    hf_endpoint: str = Field(
+    hf_endpoint: HttpUrl = Field(
         default="https://huggingface.co", description="Hugging Face-style hub URL (API /api/models/...)."
     )
     hf_token_env: str | None = Field(
@@ -193,18 +193,7 @@ class ReviewConfig(Section):
             raise ValueError(f"unknown time zone {v!r}") from None
         return v
 
-    @field_validator("ollama_registry_url", "hf_endpoint")
-    @classmethod
-    def _url(cls, v: str) -> str:
-        if not (v.startswith("http://") or v.startswith("https://")):
-            raise ValueError("must start with http:// or https://")
-        return v.rstrip("/")
-
     @field_validator("sources")
     @classmethod
     def _unique(cls, v: list[LogSource]) -> list[LogSource]:
-        names = [s.name for s in v]
-        dup = {n for n in names if names.count(n) > 1}
-        if dup:
-            raise ValueError(f"duplicate source name {sorted(dup)[0]!r}")
-        return v
+        return require_unique(v, lambda s: s.name, "duplicate source name")

@@ -131,7 +131,12 @@ def fleet(tmp_path_factory, moto_s3):
             "PYTHONPATH": f"{shim}:{ROOT}", "SLACK_TEST_WEBHOOK": slack.webhook_url,
             "LLM_UPKEEP_PROJECT_DIR": str(ROOT),
         })  # fmt: skip
-        server_env = dict(env, PREFECT_API_DATABASE_CONNECTION_URL=db)
+        # No scheduler: the test creates every run through the API itself, as the scheduler would. The
+        # per-host gpu-sampling deployments keep prefect.yaml's hourly schedule, so a running scheduler
+        # adds a sample whenever the test crosses an hour boundary (3 GPU samples where it expects 2).
+        server_env = dict(
+            env, PREFECT_API_DATABASE_CONNECTION_URL=db, PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false"
+        )
         log = base / "server.log"
         procs.append(_popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
                              str(port)], server_env, log))  # fmt: skip

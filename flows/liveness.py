@@ -13,7 +13,6 @@ import time
 
 from prefect import flow, get_run_logger
 
-from llm_upkeep.clients import make_http_client
 from llm_upkeep.liveness.check import (
     LivenessResult,
     check_liveness,
@@ -33,8 +32,7 @@ async def liveness(config_path: str | None = None) -> LivenessResult:
     cfg = load_run_config(config_path)
     if not cfg.liveness.enabled:
         return LivenessResult(status="skipped")
-    async with make_http_client(max_connections=max(4, len(cfg.endpoints))) as http:
-        result = await check_liveness(cfg, http)
+    result = await check_liveness(cfg)
     if result.transitions:
         logger = get_run_logger()
         deliveries = deliver_transitions(cfg, result)

@@ -12,16 +12,18 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-import httpx
 from pydantic import BaseModel, Field
 
 from llm_upkeep.config import Config, EndpointConfig
 from llm_upkeep.liveness.config import LivenessConfig
 from llm_upkeep.liveness.state import EndpointState, Transition, locked_state, observe
-from llm_upkeep.probe import ProbeResult, probe_endpoint
+from llm_upkeep.measure import measure_probe
+from llm_upkeep.probe import ProbeResult
 
-# The probe path. Seam: when the isolated probe runner (issue 15) lands, point this at it.
-PROBE = probe_endpoint
+# The project's one probe path (llm_upkeep.measure). Liveness asks "can it serve", not "how fast
+# to the millisecond", and its flow's loop runs nothing else (no tasks), so the inline path is both
+# accurate enough and cheapest: no probe process to start in every 5-minute run (about 0.3 s).
+PROBE_PATH = "inline"
 
 
 class LivenessProbe(BaseModel):
@@ -52,12 +54,12 @@ def _describe(p: ProbeResult) -> str:
     return f"{p.error_kind or 'unknown'}: {p.error_detail or ''}".strip().rstrip(":")
 
 
-async def probe_once(ep: EndpointConfig, http: httpx.AsyncClient, lv: LivenessConfig) -> LivenessProbe:
+async def probe_once(ep: EndpointConfig, lv: LivenessConfig) -> LivenessProbe:
     ep = ep.model_copy(update={"timeout_s": min(ep.timeout_s, lv.timeout_s)})
     attempts = 0
     while True:
         attempts += 1
-        p = await PROBE(ep, http, prompt=lv.prompt, max_tokens=lv.max_tokens)
+        p = await measure_probe(ep, prompt=lv.prompt, max_tokens=lv.max_tokens, path=PROBE_PATH)
         served = p.ok and (p.output_tokens or 0) >= 1
         if served or attempts > lv.confirm_retries:
             break
@@ -68,10 +70,10 @@ async def probe_once(ep: EndpointConfig, http: httpx.AsyncClient, lv: LivenessCo
     return LivenessProbe(endpoint=ep.name, ok=False, error=err, attempts=attempts)
 
 
-async def check_liveness(cfg: Config, http: httpx.AsyncClient, now: datetime | None = None) -> LivenessResult:
+async def check_liveness(cfg: Config, now: datetime | None = None) -> LivenessResult:
     """Probe every selected endpoint and fold the results into the state file."""
     eps = select(cfg)
-    probes = list(await asyncio.gather(*[probe_once(e, http, cfg.liveness) for e in eps]))
+    probes = list(await asyncio.gather(*[probe_once(e, cfg.liveness) for e in eps]))
     now = now or datetime.now(UTC)
     transitions: list[Transition] = []
     with locked_state(cfg.state_path) as states:

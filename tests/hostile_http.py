@@ -8,6 +8,7 @@ show that a client stopped reading at its cap instead of taking 100 MB.
 
 from __future__ import annotations
 
+import re
 import socket
 import socketserver
 import threading
@@ -155,3 +156,97 @@ class SlowProxy:
     def close(self) -> None:
         self._closed = True
         self._lsock.close()
+
+
+_REQ = re.compile(rb"(PUT|POST|GET|HEAD|DELETE) (/\S*) HTTP/1\.1\r\n")
+
+
+class CuttingProxy:
+    """TCP proxy to moto that counts client-to-server bytes, records request lines and, once
+    ``cut_after`` bytes went up, drops every connection and refuses new ones until heal()."""
+
+    def __init__(self, upstream_port: int, cut_after: int | None = None):
+        self._lsock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._lsock.getsockname()[1]
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self._upstream = upstream_port
+        self._lock = threading.Lock()
+        self._socks: set[socket.socket] = set()
+        self.cut_after = cut_after
+        self.cut = False
+        self.sent = 0
+        self.requests: list[tuple[str, str]] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def heal(self) -> None:
+        with self._lock:
+            self.cut, self.cut_after, self.sent, self.requests = False, None, 0, []
+
+    def close(self) -> None:
+        self._lsock.close()
+        self._drop()
+
+    def _drop(self) -> None:
+        with self._lock:
+            socks, self._socks = self._socks, set()
+        for s in socks:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._lsock.accept()
+            except OSError:
+                return
+            if self.cut:
+                client.close()
+                continue
+            try:
+                up = socket.create_connection(("127.0.0.1", self._upstream))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._socks.update((client, up))
+            threading.Thread(target=self._pump, args=(client, up, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(up, client, False), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket, upward: bool) -> None:
+        tail = b""
+        try:
+            while data := src.recv(65536):
+                if upward:
+                    with self._lock:
+                        if self.cut_after is not None and self.sent + len(data) > self.cut_after:
+                            self.cut = True
+                        else:
+                            self.sent += len(data)
+                            buf = tail + data
+                            for m in _REQ.finditer(buf):
+                                if m.end() > len(tail):
+                                    self.requests.append((m.group(1).decode(), m.group(2).decode()))
+                            tail = buf[-300:]
+                    if self.cut:
+                        self._drop()
+                        return
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def part_numbers(self) -> list[int]:
+        return sorted(
+            int(m.group(1)) for _m, path in self.requests if (m := re.search(r"[?&]partNumber=(\d+)", path))
+        )
+
+    def created_uploads(self) -> int:
+        return sum(1 for m, path in self.requests if m == "POST" and re.search(r"[?&]uploads(=|&|$)", path))

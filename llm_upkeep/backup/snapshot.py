@@ -37,6 +37,7 @@ from llm_upkeep.backup.models import (
     snapshot_ref,
     utcnow,
 )
+from llm_upkeep.backup.resume import UploadGone, choose, open_uploads, resume_upload
 from llm_upkeep.backup.sources import Root, Skipped, SourceFile, SourceSymlink, walk_sets
 from llm_upkeep.backup.store import OBJECTS, SNAPSHOTS, S3Store, classify, compare_record
 
@@ -398,9 +399,94 @@ def _upload(
     progress = _Throttle(on_progress)
     verified: list[tuple[str, ObjRec]] = []
     last_flush = time.monotonic()
-    # The context manager, not shutdown(cancel=True): s3transfer 0.19's shutdown() passes its
-    # arguments in the wrong order and raises TypeError when cancelling.
+
+    def settle(sha: str, hf: HashedFile, rec: ObjRec, exc: BaseException | None) -> None:
+        """Confirm one finished upload with S3's checksum, or record why it failed."""
+        nonlocal verified, last_flush
+        progress(Progress("upload", counter[0], total_bytes, out.uploaded_objects, total_items))
+        rel = store.object_rel(sha)
+        problem = None
+        if exc is not None:
+            err = classify(exc, f"uploading {hf.src.path}")
+            if err.kind == "checksum_mismatch":
+                problem = "S3 rejected the content: it no longer matches the hash (changed since hashed)"
+            elif isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
+                problem = f"unreadable: {exc.strerror or exc}"
+            elif isinstance(exc, FileNotFoundError):
+                problem = "vanished during the backup"
+            else:
+                raise err from None
+        if problem is None:
+            cap = store.pop_captured(store.key(rel)) or {}
+            if any(k != "ChecksumType" for k in cap):
+                verdict = compare_record(rec, cap)
+            else:  # e.g. CompleteMultipartUpload on stores that omit the checksum
+                h = store.head(rel)
+                verdict = "missing" if h is None else compare_record(rec, h, h.get("ContentLength"))
+            if verdict is not None:
+                problem = f"upload not confirmed by S3 ({verdict})"
+            elif not _same_stat(hf.src.abs_path, hf.digest):
+                problem = "changed while being uploaded"
+            if problem is not None:
+                store.delete_one(rel)  # whatever landed may not be the content its name promises
+        if problem is None:
+            out.records[sha] = rec
+            verified.append((sha, rec))
+            if len(verified) >= 500 or time.monotonic() - last_flush > 1.0:
+                index.add_objects(verified)
+                verified, last_flush = [], time.monotonic()
+            out.uploaded_objects += 1
+            out.uploaded_bytes += rec.size
+            if on_uploaded is not None:
+                on_uploaded(sha)
+            return
+        # This source failed; another file with the same content may still do.
+        out.changed_paths[hf.src.path] = problem
+        nxt = attempt.get(sha, 0) + 1
+        if nxt < len(by_sha[sha]):
+            attempt[sha] = nxt
+            pending.append(sha)
+        else:
+            out.failed[sha] = problem
+            log.warning("not backed up: %s: %s", hf.src.path, problem)
+
+    def tick() -> None:
+        if lease is not None:
+            lease.refresh_if_due()
+        progress(Progress("upload", counter[0], total_bytes, out.uploaded_objects, total_items))
+
+    def add_bytes(n: int) -> None:
+        counter[0] += n
+
     try:
+        # Multipart uploads a cut run left open are resumed first, one object at a time with
+        # max_concurrency parts in flight (the transfer manager is idle meanwhile, so the
+        # connection pool suffices); the rest goes through the transfer manager as before.
+        multipart = {
+            store.key(store.object_rel(s)): s
+            for s in to_upload
+            if by_sha[s][0].digest.size >= cfg.multipart_threshold
+        }
+        for key, uploads in open_uploads(store, set(multipart)).items():
+            sha = multipart[key]
+            hf = by_sha[sha][0]
+            rec = expected_record(hf.digest, cfg)
+            found = choose(store, key, uploads, rec, cfg)
+            if found is None:
+                continue
+            store.pop_captured(key)
+            try:
+                resume_upload(store, hf.src.abs_path, found, rec, cfg, add_bytes, tick)
+            except UploadGone:
+                continue  # aborted elsewhere meanwhile: the transfer manager sends it afresh
+            except Exception as exc:
+                pending.remove(sha)
+                settle(sha, hf, rec, exc)
+                continue
+            pending.remove(sha)
+            settle(sha, hf, rec, None)
+        # The context manager, not shutdown(cancel=True): s3transfer 0.19's shutdown() passes its
+        # arguments in the wrong order and raises TypeError when cancelling.
         with store.transfer_manager() as tm:
             while pending or in_flight:
                 if lease is not None:
@@ -426,56 +512,12 @@ def _upload(
                     progress(Progress("upload", counter[0], total_bytes, out.uploaded_objects, total_items))
                     continue
                 hf, rec = in_flight.pop(sha)
-                progress(Progress("upload", counter[0], total_bytes, out.uploaded_objects, total_items))
-                rel = store.object_rel(sha)
-                problem = None
                 try:
                     fut.result()
                 except Exception as exc:
-                    err = classify(exc, f"uploading {hf.src.path}")
-                    if err.kind == "checksum_mismatch":
-                        problem = (
-                            "S3 rejected the content: it no longer matches the hash (changed since hashed)"
-                        )
-                    elif isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
-                        problem = f"unreadable: {exc.strerror or exc}"
-                    elif isinstance(exc, FileNotFoundError):
-                        problem = "vanished during the backup"
-                    else:
-                        raise err from None
-                if problem is None:
-                    cap = store.pop_captured(store.key(rel)) or {}
-                    if any(k != "ChecksumType" for k in cap):
-                        verdict = compare_record(rec, cap)
-                    else:  # e.g. CompleteMultipartUpload on stores that omit the checksum
-                        h = store.head(rel)
-                        verdict = "missing" if h is None else compare_record(rec, h, h.get("ContentLength"))
-                    if verdict is not None:
-                        problem = f"upload not confirmed by S3 ({verdict})"
-                    elif not _same_stat(hf.src.abs_path, hf.digest):
-                        problem = "changed while being uploaded"
-                    if problem is not None:
-                        store.delete_one(rel)  # whatever landed may not be the content its name promises
-                if problem is None:
-                    out.records[sha] = rec
-                    verified.append((sha, rec))
-                    if len(verified) >= 500 or time.monotonic() - last_flush > 1.0:
-                        index.add_objects(verified)
-                        verified, last_flush = [], time.monotonic()
-                    out.uploaded_objects += 1
-                    out.uploaded_bytes += rec.size
-                    if on_uploaded is not None:
-                        on_uploaded(sha)
-                    continue
-                # This source failed; another file with the same content may still do.
-                out.changed_paths[hf.src.path] = problem
-                nxt = attempt.get(sha, 0) + 1
-                if nxt < len(by_sha[sha]):
-                    attempt[sha] = nxt
-                    pending.append(sha)
+                    settle(sha, hf, rec, exc)
                 else:
-                    out.failed[sha] = problem
-                    log.warning("not backed up: %s: %s", hf.src.path, problem)
+                    settle(sha, hf, rec, None)
             progress(
                 Progress("upload", total_bytes, total_bytes, out.uploaded_objects, total_items), force=True
             )

@@ -153,6 +153,23 @@ def _python_signer(signature_version: Any = None, **_: Any) -> str | None:
     return None
 
 
+class _KeepOpenUploads:
+    """The client as the transfer manager sees it, except that a failed multipart upload is not
+    aborted: s3transfer aborts it on any failure (a cut, too_slow, Ctrl-C), which throws away
+    the parts that arrived. Left open, the next run resumes it (resume.py); an upload no run
+    resumes is aborted by the next run that sends the object, or by prune."""
+
+    def __init__(self, client: Any):
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def abort_multipart_upload(self, **kwargs: Any) -> dict[str, Any]:
+        log.info("keeping the open upload of %s for the next run to resume", kwargs.get("Key"))
+        return {}
+
+
 class S3Store:
     def __init__(self, cfg: BackupConfig):
         if not cfg.bucket:
@@ -254,7 +271,7 @@ class S3Store:
         )
 
     def transfer_manager(self):
-        return create_transfer_manager(self.client, self.transfer_config())
+        return create_transfer_manager(_KeepOpenUploads(self.client), self.transfer_config())
 
     # -- plain operations, every failure classified
     def check_bucket(self) -> None:
@@ -337,7 +354,8 @@ class S3Store:
                 stream.close()
             if size > max_bytes or len(body) > max_bytes:
                 raise BackupError(
-                    "too_large", f"{rel} is {max(size, len(body))} bytes, over the {max_bytes}-byte limit; not read"
+                    "too_large",
+                    f"{rel} is {max(size, len(body))} bytes, over the {max_bytes}-byte limit; not read",
                 )
         except ClientError as exc:
             if _not_found(exc):

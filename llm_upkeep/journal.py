@@ -24,6 +24,9 @@ from llm_upkeep.childenv import child_env
 from llm_upkeep.redact import redact
 
 JOURNALCTL = "journalctl"
+MAX_LINE_BYTES = 1 << 20
+"""Longest entry line read. journalctl -o json prints fields over 4 KiB as null unless --all, so
+a longer line is not a real entry (a broken journal or reader); it is skipped, never held."""
 
 
 @dataclass
@@ -42,6 +45,7 @@ class JournalRead:
     error: str | None = None
     truncated: bool = False  # stopped at max_entries / max_bytes
     skipped_before_since: int = 0  # entries after the cursor but before the window
+    oversized: int = 0  # lines longer than MAX_LINE_BYTES, skipped unread
 
 
 def _at(ts: float) -> str:
@@ -158,12 +162,25 @@ def read_journal(
     read = 0
     try:
         assert proc.stdout is not None
-        for raw in proc.stdout:
+        while True:
+            # One line is read at most MAX_LINE_BYTES (+1 to tell "longer") and never past
+            # max_bytes: `for raw in stdout` would hold a 100 MB line whole before any check.
+            raw = proc.stdout.readline(min(MAX_LINE_BYTES, max(0, max_bytes - read)) + 1)
+            if not raw:
+                break
             read += len(raw)
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                out.oversized += 1
+                while raw and not raw.endswith(b"\n") and read <= max_bytes:  # skip the rest of it
+                    raw = proc.stdout.readline(min(MAX_LINE_BYTES, max(0, max_bytes - read)) + 1)
+                    read += len(raw)
+                raw = b""
             if read > max_bytes or len(out.entries) >= max_entries:
                 out.truncated = True
                 proc.kill()
                 break
+            if not raw:
+                continue
             got = parse_entry(raw.decode("utf-8", "replace"))
             if got is None:
                 continue

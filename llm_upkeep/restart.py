@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from llm_upkeep.bounded_run import output_tail, run_bounded
 from llm_upkeep.childenv import child_env
 from llm_upkeep.config import RestartConfig
 from llm_upkeep.redact import redact
@@ -119,11 +120,10 @@ def restart_server(
         else:
             t0 = time.monotonic()
             try:
-                proc = subprocess.run(
-                    cmd, capture_output=True, text=True, timeout=cfg.timeout_s, check=False, env=child_env()
-                )
+                # What it prints is drained as it runs, the last KEEP_BYTES of each stream kept.
+                proc = run_bounded(cmd, timeout_s=cfg.timeout_s, env=child_env())
                 out.returncode = proc.returncode
-                out.output_tail = redact("\n".join((proc.stdout + proc.stderr).splitlines()[-20:]))
+                out.output_tail = redact(output_tail(proc, 20))
                 out.decision = "executed" if proc.returncode == 0 else "failed"
             except subprocess.TimeoutExpired:
                 out.decision, out.output_tail = "failed", f"timed out after {cfg.timeout_s:g} s"

@@ -109,6 +109,15 @@ def trickle(send: Callable[[bytes], bool], lines: Iterator[bytes], every_s: floa
 HUNDRED_MB = 100 * 1024 * 1024
 
 
+def shut(*socks: socket.socket) -> None:
+    """Shut both directions of each socket down (the peers see the connection end)."""
+    for s in socks:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
 class SlowProxy:
     """TCP proxy to ``127.0.0.1:upstream_port`` that holds every chunk of every answer for
     ``delay_s`` before passing it on: a store that answers each request just inside the
@@ -147,11 +156,7 @@ class SlowProxy:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            shut(src, dst)
 
     def close(self) -> None:
         self._closed = True
@@ -189,11 +194,8 @@ class CuttingProxy:
     def _drop(self) -> None:
         with self._lock:
             socks, self._socks = self._socks, set()
+        shut(*socks)
         for s in socks:
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
 
     def _accept(self) -> None:
@@ -202,10 +204,9 @@ class CuttingProxy:
                 client, _ = self._lsock.accept()
             except OSError:
                 return
-            if self.cut:
-                client.close()
-                continue
             try:
+                if self.cut:
+                    raise ConnectionRefusedError
                 up = socket.create_connection(("127.0.0.1", self._upstream))
             except OSError:
                 client.close()
@@ -237,11 +238,7 @@ class CuttingProxy:
         except OSError:
             pass
         finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+            shut(src, dst)
 
     def part_numbers(self) -> list[int]:
         return sorted(

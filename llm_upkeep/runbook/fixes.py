@@ -18,6 +18,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, Field
 
+from llm_upkeep.bounded_run import output_tail, run_bounded
 from llm_upkeep.childenv import child_env
 from llm_upkeep.clients import LLMError, OllamaClient
 from llm_upkeep.clients.errors import short_detail
@@ -163,10 +164,7 @@ def _run_hook(ctx: FixContext, plan: FixPlan) -> FixResult:
     base = {"plan_id": plan.id, "action": "set_setting", "target": plan.target}
     t0 = time.monotonic()
     try:
-        proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=ctx.cfg.runbook.hook_timeout_s, check=False,
-            env=child_env(),
-        )
+        proc = run_bounded(cmd, timeout_s=ctx.cfg.runbook.hook_timeout_s, env=child_env())
     except subprocess.TimeoutExpired:
         return FixResult(
             **base,
@@ -175,7 +173,7 @@ def _run_hook(ctx: FixContext, plan: FixPlan) -> FixResult:
         )
     except OSError as exc:
         return FixResult(**base, status="failed", detail=redact(f"cannot run the setting hook: {exc}"))
-    tail = redact("\n".join((proc.stdout + proc.stderr).splitlines()[-10:]))
+    tail = redact(output_tail(proc, 10))
     setting = f"{plan.params['setting']}={plan.params['value']}"
     if proc.returncode != 0:
         return FixResult(**base, status="failed", detail=f"hook for {setting} exited {proc.returncode}: {tail[-300:]}",

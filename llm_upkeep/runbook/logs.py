@@ -17,6 +17,7 @@ from datetime import datetime
 
 import psutil
 
+from llm_upkeep.bounded_run import run_bounded
 from llm_upkeep.childenv import child_env
 from llm_upkeep.redact import redact
 from llm_upkeep.runbook.config import RunbookLogSource
@@ -88,14 +89,16 @@ def tail_file(path: str, n: int) -> list[str]:
 
 def tail_command(cmd: list[str], n: int, timeout_s: float) -> list[str]:
     """Last n lines of a command's output; a failure is raised as OSError with a readable message."""
-    try:
-        proc = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False, env=child_env())
+    try:  # only the last KEEP_BYTES of what it prints are held, however much that is
+        proc = run_bounded(cmd, timeout_s=timeout_s, env=child_env())
     except subprocess.TimeoutExpired:
         raise OSError(f"timed out after {timeout_s:g} s") from None
     if proc.returncode != 0 and not proc.stdout:
         err = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-        raise OSError(f"exit status {proc.returncode}: {err[0]}")
+        raise OSError(f"exit status {proc.returncode}: {err[0][:MAX_LINE]}")
     lines = proc.stdout.decode("utf-8", "replace").splitlines()
+    if proc.dropped_stdout and lines:
+        lines = lines[1:]  # the first kept one is probably cut
     return [ln[:MAX_LINE] for ln in lines[-n:]]
 
 

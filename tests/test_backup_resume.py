@@ -96,3 +96,13 @@ def test_an_open_upload_with_another_part_size_is_aborted_and_the_object_sent_af
     sent, parts, created, leftover = _cut_then_rerun(tmp_path, moto_s3, s3_env, multipart_chunksize_mib=6)
     assert created == 1 and parts == [1, 2, 3, 4, 5, 6]  # 6 MiB parts now, from the start
     assert sent >= SIZE and leftover == []
+
+
+def test_of_two_open_uploads_the_one_holding_parts_is_resumed_and_the_other_aborted(
+    tmp_path, moto_s3, s3_env
+):
+    def second_upload(s3, bucket, up):  # e.g. a run of the old code that was cut before its first part
+        s3.create_multipart_upload(Bucket=bucket, Key=up["Key"], ChecksumAlgorithm="SHA256")
+
+    sent, parts, created, leftover = _cut_then_rerun(tmp_path, moto_s3, s3_env, between=second_upload)
+    assert parts == [3, 4, 5, 6, 7] and created == 0 and leftover == []

@@ -7,6 +7,8 @@ the server's side, not from the backup's own counters.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 from llm_upkeep.backup import localdb
 from llm_upkeep.backup.errors import BackupError
 from llm_upkeep.backup.restore import restore_snapshot
+from llm_upkeep.backup.resume import _matches
 from llm_upkeep.backup.snapshot import open_store, run_backup
 from tests.backup_helpers import backup_config
 from tests.hostile_http import CuttingProxy
@@ -106,3 +109,14 @@ def test_of_two_open_uploads_the_one_holding_parts_is_resumed_and_the_other_abor
 
     sent, parts, created, leftover = _cut_then_rerun(tmp_path, moto_s3, s3_env, between=second_upload)
     assert parts == [3, 4, 5, 6, 7] and created == 0 and leftover == []
+
+
+def test_a_part_listed_with_its_checksum_is_judged_by_it_before_its_etag():
+    """AWS lists each part's checksum; moto (above) only its ETag, the MD5."""
+    body = b"part bytes"
+    sha = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    md5 = hashlib.md5(body).hexdigest()
+    assert _matches({"ChecksumSHA256": sha, "ETag": '"0"'}, sha, md5, "SHA256")
+    assert not _matches({"ChecksumSHA256": "other=", "ETag": f'"{md5}"'}, sha, md5, "SHA256")
+    assert _matches({"ETag": f'"{md5}"'}, sha, md5, "SHA256")
+    assert not _matches({"ETag": f'"{md5}-3"'}, sha, md5, "SHA256")  # not an MD5: send it again

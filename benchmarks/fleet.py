@@ -151,14 +151,28 @@ class TreeMeter:
 # ---------------------------------------------------------------- one round
 
 
-async def fleet_round(api: str, timeout_s: float) -> dict:
+async def probe_runs(c, flow_run_id) -> list:
+    """The finished probe-endpoint task runs of one flow run (the server pages them, 200 a call)."""
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+
+    out, offset = [], 0
+    while True:
+        page = await c.read_task_runs(
+            task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[flow_run_id])),
+            limit=200, offset=offset,
+        )  # fmt: skip
+        out += [t for t in page if t.name.startswith("probe-") and t.end_time]
+        if len(page) < 200:
+            return out
+        offset += 200
+
+
+async def fleet_round(api: str, timeout_s: float, expected: int) -> dict:
     """One central daily-health run, created as the scheduler would; timings from the server."""
     from prefect.client.orchestration import PrefectClient
     from prefect.client.schemas.filters import (
         FlowRunFilter,
         FlowRunFilterParentFlowRunId,
-        TaskRunFilter,
-        TaskRunFilterFlowRunId,
     )
 
     async with PrefectClient(api) as c:
@@ -173,17 +187,14 @@ async def fleet_round(api: str, timeout_s: float) -> dict:
                 raise SystemExit(f"fleet run not finished in {timeout_s} s: {cur.state_name}")
             await asyncio.sleep(0.5)
         wall = time.perf_counter() - t0
-        probes = []
-        offset = 0
-        while True:  # the server pages task runs (200 at most per call)
-            page = await c.read_task_runs(
-                task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[run.id])),
-                limit=200, offset=offset,
-            )  # fmt: skip
-            probes += [t for t in page if t.name.startswith("probe-") and t.end_time]
-            if len(page) < 200:
+        # The server records task-run states from its event stream, behind the client: wait (up to
+        # 60 s) until every endpoint's probe has its end time.
+        t1 = time.perf_counter()
+        while True:
+            probes = await probe_runs(c, run.id)
+            if len(probes) >= expected or time.perf_counter() - t1 > 60:
                 break
-            offset += 200
+            await asyncio.sleep(1)
         kids = await c.read_flow_runs(
             flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id]))
         )
@@ -200,6 +211,17 @@ async def fleet_round(api: str, timeout_s: float) -> dict:
         ),
         "last_host_part_end_to_run_end_s": (
             round((cur.end_time - parts_end).total_seconds(), 2) if parts_end and cur.end_time else None
+        ),
+        # Where the time goes: a host part waits for its worker to start a process, then runs.
+        "host_part_start_delay_s_max": max(
+            ((k.start_time - k.created).total_seconds() for k in kids if k.start_time), default=None
+        ),
+        "host_part_duration_s_max": max(
+            ((k.end_time - k.start_time).total_seconds() for k in kids if k.end_time and k.start_time),
+            default=None,
+        ),
+        "slowest_probe_end_s_after_run_start": (
+            round((slowest - cur.start_time).total_seconds(), 2) if slowest and cur.start_time else None
         ),
         "host_parts": {k.state_name: sum(1 for x in kids if x.state_name == k.state_name) for k in kids},
     }
@@ -286,7 +308,7 @@ def bench_db(kind: str, args, urls: list[str], base: Path) -> dict:
         rounds = []
         for _ in range(args.rounds):
             with TreeMeter(server.pid) as meter:
-                rd = asyncio.run(fleet_round(api, args.part_timeout + 900))
+                rd = asyncio.run(fleet_round(api, args.part_timeout + 900, len(endpoints)))
             rd["server_cpu_s"] = round(meter.total_cpu() - meter.cpu0, 1)
             rd["server_peak_rss_mib"] = round(meter.peak_rss / 2**20)
             rd["load_avg"] = [round(x, 1) for x in os.getloadavg()]
@@ -295,7 +317,7 @@ def bench_db(kind: str, args, urls: list[str], base: Path) -> dict:
         target = [r["slowest_probe_end_to_run_end_s"] for r in rounds]
         return {
             "db": kind,
-            "deployments": len(deployed),
+            "deployments": len(deployed["deployments"]),
             "workers": len(workers),
             "server_start_s": round(server_start, 1),
             "deploy_s": round(deploy_s, 1),

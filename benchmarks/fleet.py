@@ -214,7 +214,7 @@ async def fleet_round(api: str, timeout_s: float, expected: int) -> dict:
         ),
         # Where the time goes: a host part waits for its worker to start a process, then runs.
         "host_part_start_delay_s_max": max(
-            ((k.start_time - k.created).total_seconds() for k in kids if k.start_time), default=None
+            (round((k.start_time - k.created).total_seconds(), 2) for k in kids if k.start_time), default=None
         ),
         "host_part_duration_s_max": max(
             ((k.end_time - k.start_time).total_seconds() for k in kids if k.end_time and k.start_time),

@@ -217,7 +217,11 @@ async def fleet_round(api: str, timeout_s: float, expected: int) -> dict:
             (round((k.start_time - k.created).total_seconds(), 2) for k in kids if k.start_time), default=None
         ),
         "host_part_duration_s_max": max(
-            ((k.end_time - k.start_time).total_seconds() for k in kids if k.end_time and k.start_time),
+            (
+                round((k.end_time - k.start_time).total_seconds(), 2)
+                for k in kids
+                if k.end_time and k.start_time
+            ),
             default=None,
         ),
         "slowest_probe_end_s_after_run_start": (

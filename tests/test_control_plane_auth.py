@@ -187,6 +187,11 @@ def wait_completed(url: str, run_id: str, proc: subprocess.Popen, log: Path, tim
 def test_authenticated_serve_runs_a_flow(server, tmp_path):
     """`llm-upkeep serve` (one host, no worker) against the same server: registers and runs."""
     url, d = server
+    # The deploy test registered gpu-sampling on a work pool on this same server; start from no
+    # deployment so that what is found below is what serve registered, whatever the test order.
+    old = api(url, "GET", "/deployments/name/gpu-sampling/gpu-sampling")
+    if old.status_code == 200:
+        assert api(url, "DELETE", f"/deployments/{old.json()['id']}").status_code == 204
     cfg = tmp_path / "llm-upkeep.toml"
     cfg.write_text(f'state_dir = "{tmp_path / "state"}"\n[gpu]\nenabled = false\n')
     log_path = tmp_path / "serve.log"

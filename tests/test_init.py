@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -63,7 +64,10 @@ def test_init_finds_three_servers_and_writes_a_config_that_checks_and_runs(
     assert {e["name"]: e["api"] for e in data["endpoints"]} == {"ollama": "ollama", "vllm": "openai",
                                                                "llamacpp": "openai"}  # fmt: skip
     assert data["models"]["ollama_models_dir"] == str(three_servers[3])
-    lock = tomllib.loads((tmp_path / "models.lock").read_text())
+    # models.lock lives where the config's lock path says (state_dir by default), as init reports
+    lock_file = Path(doc["models_lock"]["lock_file"])
+    assert lock_file == Path(data["state_dir"]) / "models.lock", lock_file
+    lock = tomllib.loads(lock_file.read_text())
     assert "llama3:8b" in json.dumps(lock) and "qwen2.5:7b" in json.dumps(lock)
     assert doc["next"] == f"llm-upkeep run daily-health --config {path}"
 

@@ -50,12 +50,14 @@ def write_config(tmp_path, week, registry, *, pinned, approved_driver="550.54.15
     return str(path)
 
 
-def read_artifacts(keys):
+def read_artifacts(keys, flow_run_id):
+    """This run's artifacts: other tests in the session publish under the same keys."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
+    flt = ArtifactFilter(key=ArtifactFilterKey(any_=keys), flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
     with get_client(sync_client=True) as client:
-        arts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=keys)))
+        arts = client.read_artifacts(artifact_filter=flt)
     return {a.key: a for a in arts}
 
 
@@ -73,7 +75,8 @@ def test_weekly_review_with_planted_trouble(
         tmp_path, planted_week, registry, pinned=[{"name": "llama3:8b", "source": "ollama", "digest": old}]
     )
 
-    result = weekly_review(config_path=cfg, week_end=WEEK_END)
+    run_state = weekly_review(config_path=cfg, week_end=WEEK_END, return_state=True)
+    result = run_state.result()
 
     verdicts = {k: str(s.verdict) for k, s in result.sections.items()}
     assert verdicts == {
@@ -89,7 +92,7 @@ def test_weekly_review_with_planted_trouble(
 
     # the report: every chore with its verdict, every planted incident with its evidence
     arts = read_artifacts(["weekly-review-report", "weekly-review-error-counts", "weekly-review-gpu-temperatures",
-                           "weekly-review-model-updates", "weekly-review-repeated-failures"])  # fmt: skip
+                           "weekly-review-model-updates", "weekly-review-repeated-failures"], run_state.state_details.flow_run_id)  # fmt: skip
     assert set(arts) == {"weekly-review-report", "weekly-review-error-counts", "weekly-review-gpu-temperatures",
                          "weekly-review-model-updates", "weekly-review-repeated-failures"}  # fmt: skip
     md = arts["weekly-review-report"].data

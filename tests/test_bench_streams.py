@@ -49,20 +49,29 @@ def test_process_count_follows_streams_and_cores():
 def test_added_ttft_at_32_streams_is_within_2x_of_16_and_every_request_is_recorded():
     """TTFT 50 ms, 16 tokens 15 ms apart (67 tokens/s a stream): 32 streams on two processes keep
     the client's own delay within 2 x that at 16 on one (one process alone: 469 ms at 64)."""
-    with sim_process(0.05, 0.015, TOKENS) as url:
-        r16 = run(url, 16, 12)
-        r32 = run(url, 32, 12)
-        r16b = run(url, 16, 12)  # on both sides of the 32-stream run: the machine's load moves
-    assert r32.client_processes == 2 and r16.client_processes == 1
-    recs = r32.measured()
-    assert len(recs) == 96 and all(x.ok for x in recs)
-    assert sorted(x.seq for x in recs) == list(range(4, 100)), "each request once, in its send order"
-    assert all(x.output_tokens == TOKENS and x.ttft_s > 0.045 for x in recs)
-    base = max(added_ttft_p50(r16, 0.05), added_ttft_p50(r16b, 0.05))
-    # On a host so busy that the client itself lags (other work on the two cores), the run must
-    # say so instead: then no verdict is drawn from it, and the ratio is not this code's.
-    ratio_ok = added_ttft_p50(r32, 0.05) <= 2 * base
-    assert ratio_ok or r32.client_bound, (added_ttft_p50(r32, 0.05), base, r32.client_lag_s)
+    # The added delays are a few ms, so one disturbance of the shared host can double one of
+    # them: the measurement is repeated (at most three times, like the timing-accuracy test) and
+    # one undisturbed round must meet the bound. A client that serializes (one process: 469 ms
+    # at 64 streams) fails all three.
+    seen = []
+    for _attempt in range(3):
+        with sim_process(0.05, 0.015, TOKENS) as url:
+            r16 = run(url, 16, 12)
+            r32 = run(url, 32, 12)
+            r16b = run(url, 16, 12)  # on both sides of the 32-stream run: the machine's load moves
+        assert r32.client_processes == 2 and r16.client_processes == 1
+        recs = r32.measured()
+        assert len(recs) == 96 and all(x.ok for x in recs)
+        assert sorted(x.seq for x in recs) == list(range(4, 100)), "each request once, in its send order"
+        assert all(x.output_tokens == TOKENS and x.ttft_s > 0.045 for x in recs)
+        base = max(added_ttft_p50(r16, 0.05), added_ttft_p50(r16b, 0.05))
+        # On a host so busy that the client itself lags (other work on the two cores), the run must
+        # say so instead: then no verdict is drawn from it, and the ratio is not this code's.
+        ratio_ok = added_ttft_p50(r32, 0.05) <= 2 * base
+        if ratio_ok or r32.client_bound:
+            break
+        seen.append((added_ttft_p50(r32, 0.05), base, r32.client_lag_s))
+    assert ratio_ok or r32.client_bound, seen
 
 
 def test_a_saturated_client_is_flagged_and_draws_no_verdict(sim_factory):

@@ -9,7 +9,8 @@ Usage: .venv/bin/python benchmarks/bench_client.py [--requests 400] [--guidellm 
 2. Added latency: the simulator answers with TTFT 50 ms and 15 ms (then 5 ms) between 16
    tokens (truth counted from when it has read the request: e2e = TTFT + 15 gaps); the
    runner's measured TTFT and e2e minus the truth, p50 and p99, at concurrency 1, 16, 32 and 64,
-   with the client's processes, CPU (busiest process), loop lag and client-bound flag. Past 16
+   with the client's processes, CPU (busiest process), loop lag, run-queue wait (time the client's
+   loop waited for a CPU: bench/starvation.py), host idle and client-bound flag. Past 16
    streams the runner spreads them over worker processes (one per core); --one-process keeps
    them in one process, as before, for comparison. Prints the ratio of added TTFT p50 at 32 to
    that at 16 (target <= 2) and the concurrency-16 throughput against GuideLLM's 88 requests/s.
@@ -156,6 +157,7 @@ def throughput_row(sim: Sim, c: int, n: int) -> dict:
         "concurrency": c, "requests_per_s": round(m["requests_per_s"], 1),
         "output_tokens_per_s": round(m["output_tokens_per_s"]), "errors": m["errors"],
         "client_processes": r["run"].client_processes, "client_cpu_pct": r["run"].client_cpu_percent,
+        "client_wait_pct": r["run"].client_wait_percent, "host_idle_pct": r["run"].host_idle_percent,
         "client_bound": r["run"].client_bound,
         "sim_cpu_pct": round(100 * (sim.cpu_s() - s0) / max(m["duration_s"], 1e-9)),
         "load_avg_before_after": [l0, load()],
@@ -169,6 +171,8 @@ def latency_row(sim: Sim, ttft: float, itl: float, c: int, n: int) -> dict:
     return {"concurrency": c, "true_ttft_ms": ttft * 1000, "true_itl_ms": itl * 1000,
             **latency_excess(run, ttft, itl), "client_processes": run.client_processes,
             "client_cpu_pct": run.client_cpu_percent, "client_lag_p50_ms": _ms(run.client_lag_s.get("p50")),
+            "client_lag_p99_ms": _ms(run.client_lag_s.get("p99")), "client_wait_pct": run.client_wait_percent,
+            "client_wait_per_wakeup_ms": run.client_wait_per_wakeup_ms, "host_idle_pct": run.host_idle_percent,
             "client_bound": run.client_bound, "load_avg_before_after": [l0, load()]}  # fmt: skip
 
 

@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import json
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -64,12 +65,16 @@ def start_server(d: Path, timeout_s: float) -> tuple[subprocess.Popen, str]:
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"prefect server exited with status {proc.returncode} (see {d / 'prefect-server.log'})")
-        if _healthy(url):
-            return proc, url
-        time.sleep(0.25)
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"prefect server exited with status {proc.returncode} (see {d / 'prefect-server.log'})")
+            if _healthy(url):
+                return proc, url
+            time.sleep(0.25)
+    except BaseException:  # SIGTERM (SystemExit) while waiting: do not leave the server behind
+        stop_server(proc)
+        raise
     stop_server(proc)
     raise RuntimeError(f"prefect server did not answer within {timeout_s:g} s (see {d / 'prefect-server.log'})")
 
@@ -99,6 +104,10 @@ def run_flow(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     if asyncio.iscoroutine(res):
         res = asyncio.run(res)
     return res.model_dump(mode="json")
+
+
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(0)  # through serve's finally: the socket goes, the server we started stops
 
 
 def serve(d: Path, fingerprint: str, idle_s: float) -> int:
@@ -179,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fingerprint", required=True)
     ap.add_argument("--idle", type=float, default=900.0)
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     return serve(Path(args.dir), args.fingerprint, args.idle)
 
 

@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from llm_upkeep.bench.runner import RequestRecord, RunSettings, run_concurrent, send_one, watch_loop_lag
+from llm_upkeep.bench.starvation import Starvation
 from llm_upkeep.bench.suites import Suite
 from llm_upkeep.config import EndpointConfig
 
@@ -27,6 +28,8 @@ class SpreadResult:
     records: list[RequestRecord] = field(default_factory=list)
     lag: list[float] = field(default_factory=list)
     cpu_percent: float | None = None  # the busiest worker process
+    wait_percent: float | None = None  # the most starved worker's run-queue wait (bench/starvation.py)
+    wait_per_wakeup_ms: float | None = None
 
 
 async def _part(endpoint, suite, settings, jobs, run_t0, part, parts) -> dict:
@@ -42,11 +45,14 @@ async def _part(endpoint, suite, settings, jobs, run_t0, part, parts) -> dict:
         await send_one(client, suite, p0, settings, seq=-1, repeat=-1, warmup=True, run_t0=run_t0)
         monitor = asyncio.create_task(watch_loop_lag(stop, lag))
         c0, w0 = time.process_time(), time.perf_counter()
+        starved = Starvation().start()
         out = await run_concurrent(client, suite, settings, jobs, run_t0, part=part, parts=parts)
+        starved.stop()
         cpu, wall = time.process_time() - c0, time.perf_counter() - w0
         stop.set()
         await monitor
-    return {"records": [r.model_dump() for r in out], "lag": lag, "cpu_percent": 100.0 * cpu / wall if wall else None}
+    return {"records": [r.model_dump() for r in out], "lag": lag, "cpu_percent": 100.0 * cpu / wall if wall else None,
+            "wait_percent": starved.wait_percent, "wait_per_wakeup_ms": starved.wait_per_wakeup_ms}  # fmt: skip
 
 
 def run_part(endpoint: dict, suite: dict, settings: dict, jobs: list, run_t0: float, part: int, parts: int) -> dict:
@@ -81,4 +87,8 @@ async def run_jobs_in_processes(
         res.lag += a["lag"]
     cpus = [a["cpu_percent"] for a in answers if a["cpu_percent"] is not None]
     res.cpu_percent = max(cpus) if cpus else None
+    waits = [a for a in answers if a.get("wait_percent") is not None]
+    if waits:
+        res.wait_percent = max(a["wait_percent"] for a in waits)
+        res.wait_per_wakeup_ms = max(a["wait_per_wakeup_ms"] for a in waits)
     return res

@@ -130,6 +130,10 @@ def render_endpoint(e: EndpointBenchmark) -> str:
     if lag and lag.get("p99") is not None:
         lines += [f"Benchmark host event-loop lag while measuring: p50 {_ms(lag.get('p50'))}, "
                   f"p99 {_ms(lag.get('p99'))} (time the benchmark itself may add to a request).", ""]  # fmt: skip
+    if run is not None and run.client_wait_percent is not None:
+        lines += [f"Benchmark client waiting for a CPU while measuring: {run.client_wait_percent:.1f} % of the time, "
+                  f"{run.client_wait_per_wakeup_ms:.2f} ms per wake-up; host CPU idle "
+                  f"{'–' if run.host_idle_percent is None else f'{run.host_idle_percent:.0f} %'}.", ""]  # fmt: skip
     if run is not None and run.client_bound:
         lines += [f"**Client-bound run**: the benchmark client, not the server, set the pace ({run.client_bound}; "
                   f"{run.client_processes} client process(es)). Its latencies include the client's own "

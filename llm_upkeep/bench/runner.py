@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from llm_upkeep.bench.checks import CheckOutcome
 from llm_upkeep.bench.config import BenchmarkConfig
+from llm_upkeep.bench.starvation import Starvation
 from llm_upkeep.bench.stats import describe
 from llm_upkeep.bench.suites import PromptSpec, Suite
 from llm_upkeep.clients import LLMError, OllamaClient, client_for
@@ -153,6 +154,17 @@ class RunResult(BaseModel):
         default=None, description="Why the benchmark client, not the server, set the pace (loop lag, CPU); "
         "no regression verdict is drawn from such a run.",
     )  # fmt: skip
+    client_wait_percent: float | None = Field(
+        default=None, description="Time the busiest benchmark process's event loop was ready to run but waited "
+        "for a CPU, % of the measured wall time (kernel run-queue accounting; bench/starvation.py).",
+    )  # fmt: skip
+    client_wait_per_wakeup_ms: float | None = Field(
+        default=None, description="Mean wait for a CPU each time that loop woke up (ms): what each timestamp "
+        "the client took was delayed by, on average.",
+    )  # fmt: skip
+    host_idle_percent: float | None = Field(
+        default=None, description="Idle share of all the host's cores while measuring (%).",
+    )
     client_lag_s: dict[str, float | int | None] = Field(
         default_factory=dict,
         description="Event-loop lag of the benchmark process while measuring (n, p50, p90, p99, max): how "
@@ -398,7 +410,9 @@ async def run_suite(
     monitor = asyncio.create_task(watch_loop_lag(stop, lag))
     t_start = time.perf_counter()
     c_start = time.process_time()
+    starved = Starvation().start()
     cpu_percent: float | None = None
+    wait = (None, None)
     if settings.profile == "sequential":
         for s, p, r in jobs:
             out.append(
@@ -414,6 +428,7 @@ async def run_suite(
         out += spread.records
         lag += spread.lag
         cpu_percent = spread.cpu_percent
+        wait = (spread.wait_percent, spread.wait_per_wakeup_ms)
     elif settings.profile == "concurrent":
         out += await run_concurrent(client, suite, settings, jobs, run_t0)
     else:
@@ -440,6 +455,9 @@ async def run_suite(
 
     stop.set()
     await monitor
+    starved.stop()
+    if wait == (None, None):  # the streams ran on this thread's loop
+        wait = (starved.wait_percent, starved.wait_per_wakeup_ms)
     if cpu_percent is None:
         wall = time.perf_counter() - t_start
         cpu_percent = 100.0 * (time.process_time() - c_start) / wall if wall > 0 else None
@@ -453,7 +471,8 @@ async def run_suite(
         started_at=started, duration_s=duration, requests=records, client_lag_s=describe(lag),
         client_processes=client_processes(settings, len(jobs)) if settings.profile == "concurrent" else 1,
         client_cpu_percent=None if cpu_percent is None else round(cpu_percent, 1),
-        client_bound=client_bound_reason(describe(lag), cpu_percent),
+        client_wait_percent=wait[0], client_wait_per_wakeup_ms=wait[1], host_idle_percent=starved.host_idle_percent,
+        client_bound=client_bound_reason(describe(lag), cpu_percent, *wait),
     )  # fmt: skip
 
 
@@ -494,20 +513,35 @@ def client_processes(settings: RunSettings, n_jobs: int) -> int:
     return max(1, min(want, os.cpu_count() or 1))
 
 
-# The client, not the server, set the pace: its loop woke this late (p50) for a timer, or a
-# benchmark process used this much of a core. Then the latencies include the client's queueing.
+# The client, not the server, set the pace: its loop woke this late (p50) for a timer, a benchmark
+# process used this much of a core, or (the host saturated: every core busy, with the server, other
+# work or the client's own processes) the loop's thread was ready to run but kept off every CPU
+# for this share of the measurement. Then the latencies include the client's queueing.
 CLIENT_BOUND_LAG_S = 0.010
 CLIENT_BOUND_CPU_PERCENT = 90.0
+CLIENT_BOUND_WAIT_PERCENT = 20.0
 
 
-def client_bound_reason(lag: dict, cpu_percent: float | None) -> str | None:
-    """Why this run measured the benchmark client rather than the server, or None."""
+def client_bound_reason(
+    lag: dict, cpu_percent: float | None, wait_percent: float | None = None, wait_per_wakeup_ms: float | None = None
+) -> str | None:
+    """Why this run measured the benchmark client rather than the server, or None.
+
+    ``wait_percent``: the kernel's run-queue time of the busiest benchmark loop, as a share of the
+    measured wall time (bench/starvation.py). Measured on the 2-core host (TTFT 50 ms, 16 tokens
+    15 ms apart): 1-8 % at 4 to 64 streams with a core to spare; 41-50 % at 64 streams with
+    every core busy, where the added TTFT p50 went from 3 to 45-75 ms.
+    """
     why = []
     p50 = lag.get("p50") if lag else None
     if p50 is not None and p50 >= CLIENT_BOUND_LAG_S:
         why.append(f"event-loop lag p50 {p50 * 1000:.0f} ms (>= {CLIENT_BOUND_LAG_S * 1000:.0f} ms)")
     if cpu_percent is not None and cpu_percent >= CLIENT_BOUND_CPU_PERCENT:
         why.append(f"client CPU {cpu_percent:.0f} % of a core (>= {CLIENT_BOUND_CPU_PERCENT:.0f} %)")
+    if wait_percent is not None and wait_percent >= CLIENT_BOUND_WAIT_PERCENT:
+        per = "" if wait_per_wakeup_ms is None else f", {wait_per_wakeup_ms:.2f} ms per wake-up"
+        why.append(f"host saturated: the client's loop waited for a CPU {wait_percent:.0f} % of the time"
+                   f"{per} (>= {CLIENT_BOUND_WAIT_PERCENT:.0f} %)")  # fmt: skip
     return "; ".join(why) or None
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [ROOT, os.path.join(ROOT, "benchmarks")]
 
-from probe_accuracy import start_sims, stop_sims  # noqa: E402 (benchmarks/ on the path above)
+from probe_accuracy import add_truth_args, start_sims, stop_sims  # noqa: E402 (benchmarks/ on the path above)
 
 TARGET_MARGIN_S = {"check": 1.0, "run-server": 2.5, "run-noserver": 5.0}
 TARGET_WALL_S = {"config": 1.0}
@@ -155,10 +155,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5, help="timed runs per case (after one untimed or first run)")
     ap.add_argument("--cases", default="check,config,run-server,run-noserver")
-    ap.add_argument("--ttft", type=float, default=0.3)
-    ap.add_argument("--itl", type=float, default=0.02)
-    ap.add_argument("--tokens", type=int, default=60)
-    ap.add_argument("--max-tokens", type=int, default=16)
+    add_truth_args(ap)
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout (else a table, then the JSON)")
     args = ap.parse_args()
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]

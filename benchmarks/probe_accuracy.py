@@ -153,15 +153,20 @@ def measure_size(n: int, args, isolations: list[str], tmp: str) -> dict:
         stop_sims(procs)
 
 
+def add_truth_args(ap: argparse.ArgumentParser) -> None:
+    """The simulated servers' ground truth and the probe's length (shared with cli_speed.py)."""
+    ap.add_argument("--ttft", type=float, default=0.3, help="true time to first token (s)")
+    ap.add_argument("--itl", type=float, default=0.02, help="true time between tokens (s)")
+    ap.add_argument("--tokens", type=int, default=60, help="tokens the simulators stream at most")
+    ap.add_argument("--max-tokens", type=int, default=16, help="tokens the probe asks for")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--endpoints", default="1,10,50", help="fleet sizes, comma separated")
     ap.add_argument("--rounds", type=int, default=3, help="rounds per side and size")
     ap.add_argument("--isolation", default="process", help="flow measurement path(s): process,thread,inline")
-    ap.add_argument("--ttft", type=float, default=0.3)
-    ap.add_argument("--itl", type=float, default=0.02)
-    ap.add_argument("--tokens", type=int, default=60)
-    ap.add_argument("--max-tokens", type=int, default=16)
+    add_truth_args(ap)
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = ap.parse_args()
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -169,7 +169,8 @@ def latency_row(sim: Sim, ttft: float, itl: float, c: int, n: int) -> dict:
     r = asyncio.run(run_ours(sim.url, c, n))
     run = r["run"]
     return {"concurrency": c, "true_ttft_ms": ttft * 1000, "true_itl_ms": itl * 1000,
-            **latency_excess(run, ttft, itl), "client_processes": run.client_processes,
+            **latency_excess(run, ttft, itl), "requests_per_s": round(r["metrics"]["requests_per_s"], 1),
+            "client_processes": run.client_processes,
             "client_cpu_pct": run.client_cpu_percent, "client_lag_p50_ms": _ms(run.client_lag_s.get("p50")),
             "client_lag_p99_ms": _ms(run.client_lag_s.get("p99")), "client_wait_pct": run.client_wait_percent,
             "client_wait_per_wakeup_ms": run.client_wait_per_wakeup_ms, "host_idle_pct": run.host_idle_percent,

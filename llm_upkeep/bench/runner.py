@@ -413,6 +413,7 @@ async def run_suite(
     starved = Starvation().start()
     cpu_percent: float | None = None
     wait = (None, None)
+    worker_lag: list[float] | None = None
     if settings.profile == "sequential":
         for s, p, r in jobs:
             out.append(
@@ -426,7 +427,7 @@ async def run_suite(
             endpoint, suite, settings, jobs, run_t0, client_processes(settings, len(jobs))
         )
         out += spread.records
-        lag += spread.lag
+        worker_lag = spread.lag  # the processes that stamped the chunks (not this one, which spawned them)
         cpu_percent = spread.cpu_percent
         wait = (spread.wait_percent, spread.wait_per_wakeup_ms)
     elif settings.profile == "concurrent":
@@ -455,6 +456,8 @@ async def run_suite(
 
     stop.set()
     await monitor
+    if worker_lag is not None:
+        lag = worker_lag
     starved.stop()
     if wait == (None, None):  # the streams ran on this thread's loop
         wait = (starved.wait_percent, starved.wait_per_wakeup_ms)

@@ -522,7 +522,7 @@ def client_processes(settings: RunSettings, n_jobs: int) -> int:
 # for this share of the measurement. Then the latencies include the client's queueing.
 CLIENT_BOUND_LAG_S = 0.010
 CLIENT_BOUND_CPU_PERCENT = 90.0
-CLIENT_BOUND_WAIT_PERCENT = 20.0
+CLIENT_BOUND_WAIT_PERCENT = 30.0
 
 
 def client_bound_reason(
@@ -532,8 +532,11 @@ def client_bound_reason(
 
     ``wait_percent``: the kernel's run-queue time of the busiest benchmark loop, as a share of the
     measured wall time (bench/starvation.py). Measured on the 2-core host (TTFT 50 ms, 16 tokens
-    15 ms apart): 1-8 % at 4 to 64 streams with a core to spare; 41-50 % at 64 streams with
-    every core busy, where the added TTFT p50 went from 3 to 45-75 ms.
+    15 ms apart): 1-12 % at 4 to 64 streams with a core to spare; 36-61 % at 32 and 64 streams
+    with every core busy, where the added TTFT p50 went from 3 to 45-75 ms. Bursts of other work
+    on a shared host put 4-stream runs and the regression tests' runs at 18-26 %, with their
+    timestamps late by 1-2 ms per wake-up: small beside a real regression, so not a reason to
+    withhold every verdict (the comparison's lag budget covers shifts that small).
     """
     why = []
     p50 = lag.get("p50") if lag else None

@@ -174,6 +174,8 @@ def latency_row(sim: Sim, ttft: float, itl: float, c: int, n: int) -> dict:
             "client_cpu_pct": run.client_cpu_percent, "client_lag_p50_ms": _ms(run.client_lag_s.get("p50")),
             "client_lag_p99_ms": _ms(run.client_lag_s.get("p99")), "client_wait_pct": run.client_wait_percent,
             "client_wait_per_wakeup_ms": run.client_wait_per_wakeup_ms, "host_idle_pct": run.host_idle_percent,
+            "client_send_delay_p50_ms": _ms(run.client_send_delay_s.get("p50")),
+            "client_send_delay_p90_ms": _ms(run.client_send_delay_s.get("p90")),
             "client_bound": run.client_bound, "load_avg_before_after": [l0, load()]}  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from llm_upkeep.bench.compare import compare_runs
 from llm_upkeep.bench.config import RegressionThresholds
 from llm_upkeep.bench.grading import grade_run, reference_answers
 from llm_upkeep.bench.runner import (
+    CLIENT_BOUND_SEND_DELAY_S,
     CLIENT_BOUND_WAIT_PERCENT,
     LAG_INTERVAL_S,
     RunSettings,
@@ -164,3 +165,18 @@ def test_a_saturated_host_is_flagged_from_the_clients_cpu_wait_and_draws_no_verd
     comp = compare_runs(calm, busy, RegressionThresholds())
     assert not any(x["kind"] == "speed" for x in comp.regressions), comp.regressions
     assert any("no speed verdict" in n and "waited for a CPU" in n for n in comp.notes)
+
+
+def test_a_burst_of_sends_is_flagged_from_the_clients_send_queue():
+    """64 streams sent at once from one process: the later requests are written tens of ms after
+    their send stamp (httpcore's trace), that queue is in their TTFT, and the run says so. The
+    send delay of every request is recorded and is part of its TTFT."""
+    with sim_process(0.05, 0.015, TOKENS) as url:
+        r = run(url, 64, 16, streams_per_process=64)
+        calm = run(url, 1, 2)
+    recs = r.measured()
+    assert r.client_send_delay_s["n"] == len(recs) == 128
+    assert all(x.ok and 0 <= x.send_delay_s < x.ttft_s for x in recs)
+    assert r.client_bound and "send queue" in r.client_bound, (r.client_send_delay_s, r.client_bound)
+    # One stream at a time: the body goes out at once, far under the flag's bound.
+    assert calm.client_send_delay_s["p50"] < CLIENT_BOUND_SEND_DELAY_S / 2, calm.client_send_delay_s

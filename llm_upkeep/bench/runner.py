@@ -31,6 +31,7 @@ from llm_upkeep.clients import LLMError, OllamaClient, client_for
 from llm_upkeep.clients.base import safe_url
 from llm_upkeep.clients.errors import short_detail
 from llm_upkeep.clients.ollama import same_model
+from llm_upkeep.clients.sendtrace import SENT_AT
 from llm_upkeep.config import EndpointConfig
 
 IDENTITY_TIMEOUT_S = 10.0
@@ -114,6 +115,10 @@ class RequestRecord(BaseModel):
     error_detail: str | None = Field(default=None, description="Short redacted error text.")
     scheduled_s: float = Field(default=0.0, description="Planned send time from run start (open loop).")
     sent_s: float = Field(default=0.0, description="Actual send time from run start.")
+    send_delay_s: float | None = Field(
+        default=None, description="From the send stamp to the request body written (the client's own send "
+        "queue, included in TTFT and e2e; clients/sendtrace.py).",
+    )  # fmt: skip
     ended_s: float = Field(
         default=0.0, description="When the answer (or the error) was complete, from run start."
     )
@@ -161,6 +166,10 @@ class RunResult(BaseModel):
     client_wait_per_wakeup_ms: float | None = Field(
         default=None, description="Mean wait for a CPU each time that loop woke up (ms): what each timestamp "
         "the client took was delayed by, on average.",
+    )  # fmt: skip
+    client_send_delay_s: dict[str, float | int | None] = Field(
+        default_factory=dict, description="From send stamp to request body written, over the measured requests "
+        "(n, p50, p90, p99, max): the client's own send queue, counted in every TTFT.",
     )  # fmt: skip
     host_idle_percent: float | None = Field(
         default=None, description="Idle share of all the host's cores while measuring (%).",
@@ -277,6 +286,8 @@ async def send_one(
     usage: dict | None = None
     server: dict | None = None
     t_end: float | None = None
+    sent_at: list[float] = []
+    token = SENT_AT.set(sent_at)  # the stream notes when the body was written (clients/sendtrace.py)
     t0 = time.perf_counter()
     rec.sent_s = t0 - run_t0
     try:
@@ -299,6 +310,9 @@ async def send_one(
         rec.error_kind, rec.error_detail = exc.kind, exc.detail
     except Exception as exc:  # one broken request is a measured error, never a crashed benchmark
         rec.error_kind, rec.error_detail = "protocol", short_detail(f"{type(exc).__name__}: {exc}")
+    SENT_AT.reset(token)
+    if sent_at:
+        rec.send_delay_s = sent_at[0] - t0
     rec.ended_s = (t_end if t_end is not None else time.perf_counter()) - run_t0
     finish_timing(rec, t0, times, t_end, usage)
     rec.answer = "".join(parts)
@@ -466,6 +480,7 @@ async def run_suite(
         cpu_percent = 100.0 * (time.process_time() - c_start) / wall if wall > 0 else None
     out.sort(key=lambda rec: rec.seq)
     records += out
+    send_delay = describe([rec.send_delay_s for rec in out if rec.send_delay_s is not None])
     first_send = min((rec.sent_s for rec in out), default=0.0)
     duration = max((rec.ended_s for rec in out), default=0.0) - first_send
     return RunResult(
@@ -475,7 +490,8 @@ async def run_suite(
         client_processes=client_processes(settings, len(jobs)) if settings.profile == "concurrent" else 1,
         client_cpu_percent=None if cpu_percent is None else round(cpu_percent, 1),
         client_wait_percent=wait[0], client_wait_per_wakeup_ms=wait[1], host_idle_percent=starved.host_idle_percent,
-        client_bound=client_bound_reason(describe(lag), cpu_percent, *wait),
+        client_send_delay_s=send_delay,
+        client_bound=client_bound_reason(describe(lag), cpu_percent, *wait, send_delay_p50=send_delay.get("p50")),
     )  # fmt: skip
 
 
@@ -523,10 +539,19 @@ def client_processes(settings: RunSettings, n_jobs: int) -> int:
 CLIENT_BOUND_LAG_S = 0.010
 CLIENT_BOUND_CPU_PERCENT = 90.0
 CLIENT_BOUND_WAIT_PERCENT = 30.0
+# ... or its own send queue: the median request's body went out this long after its send stamp
+# (a burst of simultaneous sends in one process; clients/sendtrace.py). The judged figures are
+# medians, so a median this late shifts them by as much.
+CLIENT_BOUND_SEND_DELAY_S = 0.010
 
 
 def client_bound_reason(
-    lag: dict, cpu_percent: float | None, wait_percent: float | None = None, wait_per_wakeup_ms: float | None = None
+    lag: dict,
+    cpu_percent: float | None,
+    wait_percent: float | None = None,
+    wait_per_wakeup_ms: float | None = None,
+    *,
+    send_delay_p50: float | None = None,
 ) -> str | None:
     """Why this run measured the benchmark client rather than the server, or None.
 
@@ -548,6 +573,9 @@ def client_bound_reason(
         per = "" if wait_per_wakeup_ms is None else f", {wait_per_wakeup_ms:.2f} ms per wake-up"
         why.append(f"host saturated: the client's loop waited for a CPU {wait_percent:.0f} % of the time"
                    f"{per} (>= {CLIENT_BOUND_WAIT_PERCENT:.0f} %)")  # fmt: skip
+    if send_delay_p50 is not None and send_delay_p50 >= CLIENT_BOUND_SEND_DELAY_S:
+        why.append(f"send queue: half the requests were written {send_delay_p50 * 1000:.0f} ms or more after their "
+                   f"send stamp (>= {CLIENT_BOUND_SEND_DELAY_S * 1000:.0f} ms)")  # fmt: skip
     return "; ".join(why) or None
 
 

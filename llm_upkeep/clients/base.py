@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from llm_upkeep.clients.errors import LLMError, classify_status, mentions_oom, short_detail
+from llm_upkeep.clients.sendtrace import trace_extensions
 from llm_upkeep.config import EndpointConfig
 
 # httpcore imports its anyio backend lazily on the first request; that ~25-50 ms would land in
@@ -318,8 +319,9 @@ class LLMClient(ABC):
         deadline = loop.time() + deadline_s
         headers = {**self.headers(), "Content-Type": "application/json"}
         req = self.http.build_request(
-            method, self.url(path), content=json.dumps(body).encode(), headers=headers, timeout=self.timeout
-        )
+            method, self.url(path), content=json.dumps(body).encode(), headers=headers, timeout=self.timeout,
+            extensions=trace_extensions(),
+        )  # fmt: skip
         try:
             async with asyncio.timeout_at(deadline):
                 resp = await self.http.send(req, stream=True)

@@ -376,10 +376,19 @@ def _pool(spec: DeploymentSpec, pool: str, queue: str):
     return WorkPoolRef(name=pool, work_queue_name=queue, job_variables=job_vars)
 
 
-def worker_command(pool: str, queue: str | None, name: str, limit: int | None = None) -> list[str]:
-    """`prefect worker start` for one queue of a process pool (what `llm-upkeep worker` runs)."""
-    cmd = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process",
-           "--name", name]  # fmt: skip
+def worker_command(
+    pool: str, queue: str | None, name: str, limit: int | None = None, warm: bool = False,
+    state_dir: str | None = None,
+) -> list[str]:
+    """What `llm-upkeep worker` runs for one queue of a process pool: Prefect's process worker, or
+    with warm=True the same worker whose runs fork from a pre-imported process (llm_upkeep/warm_start)."""
+    if warm:
+        cmd = [sys.executable, "-m", "llm_upkeep.warm_start.worker", "--pool", pool, "--name", name]
+        if state_dir:
+            cmd += ["--state-dir", state_dir]
+    else:
+        cmd = [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process",
+               "--name", name]  # fmt: skip
     if queue:
         cmd += ["--work-queue", queue]
     if limit:

@@ -120,12 +120,13 @@ def cmd_worker(args) -> int:
     if cfg.source:
         env[ENV_CONFIG] = os.path.abspath(cfg.source)
     env.pop(HOST_ENV, None)
+    env.setdefault("PREFECT_WORKER_QUERY_SECONDS", f"{fleet.worker_poll_s:g}")
     if args.host:
         env[HOST_ENV] = args.host  # every flow run of this worker knows which host it is on
-    cmd = worker_command(pool, queue, name, args.limit)
+    cmd = worker_command(pool, queue, name, args.limit, warm=not args.cold, state_dir=str(cfg.state_path))
     print(f"llm-upkeep worker: {' '.join(cmd[2:])}", file=sys.stderr, flush=True)
     if args.dry_run:
-        emit_json({"command": cmd, "pool": pool, "queue": queue, "host": env.get(HOST_ENV)})
+        emit_json({"command": cmd, "pool": pool, "queue": queue, "host": env.get(HOST_ENV), "warm": not args.cold})
         return EXIT_OK
     # exec: systemd's stop signal and the exit status go straight to Prefect's worker.
     os.execvpe(cmd[0], cmd, env)
@@ -175,5 +176,8 @@ def add_ops_commands(sub) -> None:
     p.add_argument("--config", metavar="F", help="config file (passed to the flows via LLM_UPKEEP_CONFIG)")
     p.add_argument("--project-dir", metavar="D", help="checkout the flows run from (default: this one)")
     p.add_argument("--limit", type=int, default=None, help="most flow runs at the same time")
+    p.add_argument("--cold", action="store_true",
+                   help="start each flow run as a new interpreter (Prefect's default) instead of forking it "
+                        "from a pre-imported process")  # fmt: skip
     p.add_argument("--dry-run", action="store_true", help="print the worker command as JSON, do not start it")
     p.set_defaults(func=cmd_worker)

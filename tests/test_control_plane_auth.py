@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import os
 import secrets
 import signal
@@ -169,7 +170,11 @@ def test_authenticated_deploy_and_worker_run_a_flow(server, tmp_path):
     finally:
         _stop(worker)
         wlog.close()
-    assert not leaks((tmp_path / "worker.log").read_text(errors="replace"))
+    wtext = (tmp_path / "worker.log").read_text(errors="replace")
+    assert not leaks(wtext)
+    # The run was forked from the worker's pre-imported process (llm_upkeep/warm_start), not cold.
+    assert "warm start: ready" in wtext and re.search(r"warm start: run process \d+ exited 0", wtext), wtext[-3000:]
+    assert "starting cold" not in wtext
 
 
 def wait_completed(url: str, run_id: str, proc: subprocess.Popen, log: Path, timeout_s: float = 300) -> dict:

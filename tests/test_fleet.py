@@ -301,6 +301,9 @@ def test_worker_command_is_a_process_worker_on_one_queue():
     cmd = worker_command("llm-upkeep", "host-gpu-a", "llm-upkeep-gpu-a", limit=2)
     assert cmd[1:] == ["-m", "prefect", "worker", "start", "--pool", "llm-upkeep", "--type", "process",
                        "--name", "llm-upkeep-gpu-a", "--work-queue", "host-gpu-a", "--limit", "2"]  # fmt: skip
+    warm = worker_command("llm-upkeep", "host-gpu-a", "llm-upkeep-gpu-a", limit=2, warm=True, state_dir="/s")
+    assert warm[1:] == ["-m", "llm_upkeep.warm_start.worker", "--pool", "llm-upkeep", "--name", "llm-upkeep-gpu-a",
+                        "--state-dir", "/s", "--work-queue", "host-gpu-a", "--limit", "2"]  # fmt: skip
 
 
 def test_worker_cli_resolves_the_hosts_queue(tmp_path, monkeypatch, capsys):
@@ -311,7 +314,10 @@ def test_worker_cli_resolves_the_hosts_queue(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")
     assert main(["worker", "--host", "gpu-a", "--config", str(cfg), "--dry-run"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert (out["pool"], out["queue"]) == ("gpus", "host-gpu-a")
+    assert (out["pool"], out["queue"], out["warm"]) == ("gpus", "host-gpu-a", True)
+    assert main(["worker", "--host", "gpu-a", "--config", str(cfg), "--dry-run", "--cold"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["warm"] is False and out["command"][1:4] == ["-m", "prefect", "worker"]
     assert main(["worker", "--host", "gpu-z", "--config", str(cfg), "--dry-run"]) == 2
     assert "no fleet host named 'gpu-z'" in capsys.readouterr().err
     assert main(["worker", "--central", "--config", str(cfg), "--dry-run"]) == 0

@@ -44,15 +44,18 @@ WATTS = {"gpu-a": 100, "gpu-b": 200, "gpu-c": 300}
 PART_TIMEOUT_S = 120.0  # the central runs' deadline for a host part; C's killed part runs into it
 
 # A stand-in `pynvml` for a worker's flow runs: the tests' fake NVML, one GPU whose energy counter
-# grows with wall time at this host's power, so two samples taken by two flow-run processes
-# integrate to energy.
+# grows with wall time at this host's power (read at each query), so two samples taken by two
+# flow runs integrate to energy.
 NVML_SHIM = """
 import json, os, sys, time
 from tests.fakes import pynvml as _fake
 _spec = json.loads(os.environ["FAKE_NVML"])
-_fake.configure(devices=[_fake.FakeDevice(
-    uuid=_spec["uuid"], power_mw=_spec["watts"] * 1000,
-    energy_mj=int((time.time() - 1.7e9) * _spec["watts"] * 1000))])
+_fake.configure(devices=[_fake.FakeDevice(uuid=_spec["uuid"], power_mw=_spec["watts"] * 1000)])
+_read_energy = _fake.nvmlDeviceGetTotalEnergyConsumption
+def _energy_now(handle):  # read when asked: a warm worker imports this once, long before its runs
+    _fake._state.devices[0].energy_mj = int((time.time() - 1.7e9) * _spec["watts"] * 1000)
+    return _read_energy(handle)
+_fake.nvmlDeviceGetTotalEnergyConsumption = _energy_now
 sys.modules[__name__] = _fake
 """
 

@@ -24,7 +24,7 @@ from llm_upkeep.noconfig import nothing_checked
 from llm_upkeep.notices import cleared_checks, resolved
 from llm_upkeep.redact import install_log_redaction
 from llm_upkeep.telemetry import check_gpus
-from tasks.fleet import dispatching, publish_if_part, run_host_parts
+from tasks.fleet import dispatching, publish_if_part, start_host_parts, wait_parts
 from tasks.health import (
     collect_gpus_task,
     measure_disk_task,
@@ -62,23 +62,25 @@ async def daily_health(
     scope/host: in a fleet, the central run probes over HTTP and each host's run does its
     host-local steps (NVML, disk, logs, restarts) on that host's work queue."""
     install_log_redaction()
-    start_probe_worker()  # its imports overlap the steps before the probes
     logger = get_run_logger()
     t0 = time.monotonic()
     started = datetime.now(UTC)
     cfg = load_run_config(config_path)
     state_dir = str(cfg.state_path)
     plan = plan_scope(cfg, scope, host)
+    if plan.endpoints:
+        start_probe_worker()  # its imports overlap the steps before the probes; a host part probes nothing
     logger.info("daily health %s", plan.describe())
     # Fleet: the central run dispatches each host's part (NVML, disk, logs, restarts of its own
-    # endpoints) to that host's queue while it probes, and reports one row per host.
-    parts_f = None
+    # endpoints) to that host's queue before it probes (created first, so the hosts work while the
+    # probes stream instead of queueing behind them), and reports one row per host.
+    started_parts = None
     if scope == "central" and dispatching(cfg) and runs_on_hosts(cfg.fleet, "daily-health"):
         per_host = {h.name: {"scope": "host", "host": h.name, "allow_restart": allow_restart,
                              "chain_runbook": chain_runbook} for h in cfg.fleet.hosts}  # fmt: skip
         if config_path:
             per_host = {h: dict(p, config_path=config_path) for h, p in per_host.items()}
-        parts_f = asyncio.ensure_future(run_host_parts(cfg, "daily-health", per_host))
+        started_parts = await start_host_parts(cfg, "daily-health", per_host)
 
     # Host-local steps run in the task runner's threads while the probes stream.
     gpu_f = collect_gpus_task.submit() if plan.gpu else None
@@ -119,7 +121,7 @@ async def daily_health(
                 )  # fmt: skip
             actions.append(outcome)
 
-    parts = await parts_f if parts_f is not None else []
+    parts = await wait_parts(started_parts) if started_parts is not None else []
     own = checks + part_checks(parts, "daily_health")  # alerted here; a host part alerts its own
     checks, own_actions = list(own), list(actions)
     for part in parts:

@@ -79,45 +79,127 @@ async def _read_part_data(client, flow_run_id) -> dict[str, Any] | None:
     return arts[-1].data if arts else None
 
 
-async def run_host_part(
-    deployment: str, host: str, parameters: dict[str, Any], timeout_s: float, flow_name: str | None = None
-) -> HostPart:
-    """One host part: create it on the host's deployment, wait up to timeout_s, read its result."""
-    from prefect import get_client
+POLL_S = 0.5  # one read of all parts' states per poll, whatever the host count
+
+
+async def _start_part(deployment: str, host: str, parameters: dict[str, Any], flow_name: str | None):
+    """Create one host part's flow run on the host's deployment (a subflow, so the UI links them)."""
     from prefect.deployments import run_deployment
 
     name = f"{flow_name or deployment}/{host_deployment_name(deployment, host)}"
-    t0 = time.monotonic()
     try:
-        fr = await run_deployment(name, parameters=parameters, timeout=timeout_s, tags=[f"host:{host}"])
+        return await run_deployment(name, parameters=parameters, timeout=0, tags=[f"host:{host}"])
     except Exception as exc:  # no such deployment (not deployed for this fleet), server unreachable
         return HostPart(host=host, status="failed",
                         detail=redact(f"could not start {name}: {type(exc).__name__}: {exc}")[:500])  # fmt: skip
-    secs = round(time.monotonic() - t0, 3)
+
+
+async def _wait_final(client, ids: list, timeout_s: float) -> dict:
+    """Flow runs by id, polled together until all are final or the deadline passes.
+
+    One `read_flow_runs` for all parts every POLL_S (run_deployment's own wait reads each run every
+    5 s, which made a fleet report up to 5 s late per part)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    deadline = time.monotonic() + timeout_s
+    runs: dict = {}
+    while True:
+        page = await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)),
+                                           limit=len(ids))  # fmt: skip
+        runs.update({fr.id: fr for fr in page})
+        if all(fr.state is not None and fr.state.is_final() for fr in runs.values()) and len(runs) == len(ids):
+            return runs
+        if time.monotonic() >= deadline:
+            return runs
+        await asyncio.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+
+
+async def _finish_part(client, host: str, fr, secs: float, timeout_s: float) -> HostPart:
     state = fr.state.name if fr.state else None
+    if fr.end_time and fr.created:  # this part's own span on the server's clock, created to final
+        secs = round((fr.end_time - fr.created).total_seconds(), 3)
     base = {"host": host, "state": state, "flow_run_id": str(fr.id), "seconds": secs}
     if fr.state is None or not fr.state.is_final():
         return HostPart(**base, status="missing", detail=missing_reason(state, timeout_s))
     if not fr.state.is_completed():
         msg = redact(fr.state.message or "")[:300]
         return HostPart(**base, status="failed", detail=f"{state}: {msg}" if msg else state or "failed")
-    async with get_client() as client:
-        data = await _read_part_data(client, fr.id)
+    data = await _read_part_data(client, fr.id)
     if data is None:
         return HostPart(**base, status="failed", detail="completed without publishing its result")
     status = part_status(data.get("status") if isinstance(data, dict) else None)
     return HostPart(**base, status=status, data=data, detail=str(data.get("status", "")) if isinstance(data, dict) else "")
 
 
+class StartedParts(BaseModel):
+    """Host parts created and not yet waited for (so a flow can create them before its own work)."""
+
+    model_config = {"arbitrary_types_allowed": True}
+    t0: float
+    timeout_s: float
+    order: list[str]
+    created: dict[str, Any]  # host -> the part's FlowRun
+    failed: dict[str, HostPart]  # host -> why its part could not even be created
+
+
+async def start_parts(
+    deployment: str, per_host: dict[str, dict[str, Any]], timeout_s: float, flow_name: str | None = None
+) -> StartedParts:
+    """Create every host's part on its host's deployment, all at once; returns without waiting."""
+    t0 = time.monotonic()
+    started = await asyncio.gather(*[_start_part(deployment, h, p, flow_name) for h, p in per_host.items()])
+    pairs = list(zip(per_host, started, strict=True))
+    return StartedParts(t0=t0, timeout_s=timeout_s, order=list(per_host),
+                        created={h: fr for h, fr in pairs if not isinstance(fr, HostPart)},
+                        failed={h: fr for h, fr in pairs if isinstance(fr, HostPart)})  # fmt: skip
+
+
+async def wait_parts(started: StartedParts) -> list[HostPart]:
+    """Wait for started parts until all are final or their deadline (counted from their creation)
+    passes, then read their results. One row per host in the order given, whatever became of it."""
+    from prefect import get_client
+
+    out = dict(started.failed)
+    if started.created:
+        left = max(0.0, started.timeout_s - (time.monotonic() - started.t0))
+        async with get_client() as client:
+            runs = await _wait_final(client, [fr.id for fr in started.created.values()], left)
+            secs = round(time.monotonic() - started.t0, 3)
+            done = await asyncio.gather(*[
+                _finish_part(client, h, runs.get(fr.id, fr), secs, started.timeout_s)
+                for h, fr in started.created.items()
+            ])  # fmt: skip
+        out.update(dict(zip(started.created, done, strict=True)))
+    return [out[h] for h in started.order]
+
+
+async def run_parts(
+    deployment: str, per_host: dict[str, dict[str, Any]], timeout_s: float, flow_name: str | None = None
+) -> list[HostPart]:
+    """Host parts: create each on its host's deployment, wait for all up to timeout_s, read results."""
+    return await wait_parts(await start_parts(deployment, per_host, timeout_s, flow_name))
+
+
+async def start_host_parts(
+    cfg: Config, deployment: str, per_host: dict[str, dict[str, Any]], flow_name: str | None = None
+) -> StartedParts:
+    """Every host's part created at once, in fleet order; wait for them with wait_parts."""
+    hosts = {h.name: per_host[h.name] for h in cfg.fleet.hosts if h.name in per_host}
+    return await start_parts(deployment, hosts, cfg.fleet.part_timeout_s, flow_name)
+
+
+async def run_host_part(
+    deployment: str, host: str, parameters: dict[str, Any], timeout_s: float, flow_name: str | None = None
+) -> HostPart:
+    """One host part (a forwarded restart, switch or rollback)."""
+    return (await run_parts(deployment, {host: parameters}, timeout_s, flow_name))[0]
+
+
 async def run_host_parts(
     cfg: Config, deployment: str, per_host: dict[str, dict[str, Any]], flow_name: str | None = None
 ) -> list[HostPart]:
     """Every host's part at once; one row per host in fleet order, whatever became of it."""
-    hosts = [h.name for h in cfg.fleet.hosts if h.name in per_host]
-    parts = await asyncio.gather(*[
-        run_host_part(deployment, h, per_host[h], cfg.fleet.part_timeout_s, flow_name) for h in hosts
-    ])  # fmt: skip
-    return list(parts)
+    return await wait_parts(await start_host_parts(cfg, deployment, per_host, flow_name))
 
 
 async def on_endpoint_host(

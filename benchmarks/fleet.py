@@ -106,10 +106,10 @@ class TreeMeter:
     CPU is counted per live process (a child that exited between samples keeps its last reading),
     so it is a lower bound; the server's children (uvicorn workers, services) live as long as it."""
 
-    def __init__(self, pid: int):
+    def __init__(self, *pids: int):
         import psutil
 
-        self.root = psutil.Process(pid)
+        self.roots = [psutil.Process(pid) for pid in pids]
         self.cpu: dict[int, float] = {}
         self.peak_rss = 0
         self._stop = threading.Event()
@@ -118,9 +118,10 @@ class TreeMeter:
     def sample(self) -> None:
         import psutil
 
-        procs = [self.root]
-        with contextlib.suppress(psutil.Error):
-            procs += self.root.children(recursive=True)
+        procs = list(self.roots)
+        for root in self.roots:
+            with contextlib.suppress(psutil.Error):
+                procs += root.children(recursive=True)
         rss = 0
         for p in procs:
             with contextlib.suppress(psutil.Error):
@@ -198,6 +199,7 @@ async def fleet_round(api: str, timeout_s: float, expected: int) -> dict:
         kids = await c.read_flow_runs(
             flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run.id]))
         )
+        timeline = await run_timeline(c, cur, kids)
     slowest = max((t.end_time for t in probes), default=None)
     parts_end = max((k.end_time for k in kids if k.end_time), default=None)
     return {
@@ -228,10 +230,88 @@ async def fleet_round(api: str, timeout_s: float, expected: int) -> dict:
             round((slowest - cur.start_time).total_seconds(), 2) if slowest and cur.start_time else None
         ),
         "host_parts": {k.state_name: sum(1 for x in kids if x.state_name == k.state_name) for k in kids},
+        "timeline": timeline,
+        "not_completed": {r.name: f"{r.state_name}: {(r.state.message or '')[:300]}"
+                          for r in (cur, *kids) if r.state and not r.state.is_completed()},  # fmt: skip
+    }
+
+
+async def pending_at(c, flow_run_id, off):
+    states = await c.read_flow_run_states(flow_run_id)
+    return min((off(st.timestamp) for st in states if st.type.value == "PENDING"), default=None)
+
+
+async def run_timeline(c, run, kids) -> dict:
+    """Where the time went, on the server's clock, in seconds from the central run's start: each
+    host part's created/started/ended, and the non-probe task runs of the central run and of the
+    longest host part (start, duration)."""
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterFlowRunId
+
+    if not run.start_time:
+        return {}
+    t0 = run.start_time
+
+    def off(t):
+        return None if t is None else round((t - t0).total_seconds(), 2)
+
+    async def tasks(fr):
+        page = await c.read_task_runs(task_run_filter=TaskRunFilter(flow_run_id=TaskRunFilterFlowRunId(any_=[fr.id])),
+                                      limit=200)  # fmt: skip
+        rows = [(t.name, off(t.start_time), round((t.end_time - t.start_time).total_seconds(), 2))
+                for t in page if t.start_time and t.end_time and not t.name.startswith("probe-")]  # fmt: skip
+        return sorted(rows, key=lambda r: r[1])
+
+    done = [k for k in kids if k.start_time and k.end_time]
+    longest = max(done, key=lambda k: (k.end_time - k.start_time), default=None)
+    return {
+        "run_end": off(run.end_time),
+        # per part: created (by the central run), Pending (its worker picked it up), Running (its
+        # process started the flow), final
+        "parts": sorted([[k.name, off(k.created), await pending_at(c, k.id, off), off(k.start_time), off(k.end_time)]
+                         for k in kids], key=lambda r: r[4] or 0),  # fmt: skip
+        "central_tasks": await tasks(run),
+        "longest_part_tasks": await tasks(longest) if longest else [],
     }
 
 
 # ---------------------------------------------------------------- one database
+
+
+def log_size(work: Path, name: str) -> int:
+    p = work / f"worker-{name}.log"
+    return p.stat().st_size if p.exists() else 0
+
+
+def run_process_cpu(work: Path, since: dict[str, int]) -> dict:
+    """CPU seconds of each flow-run process of the round, as the warm starter reports them at exit
+    (exact, from wait4): the central run's and the host parts' (sum, max). Empty for cold workers."""
+    import re
+
+    per = {}
+    for name, offset in since.items():
+        with open(work / f"worker-{name}.log", "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+        per[name] = [float(m) for m in re.findall(r"exited -?\d+ after [\d.?]+ s?,? ?CPU ([\d.]+) s", text)]
+    parts = [c for n, cs in per.items() if n != "central" for c in cs]
+    return {"central": sum(per.get("central", [])), "parts_sum": round(sum(parts), 2),
+            "parts_max": max(parts, default=None), "processes": sum(len(v) for v in per.values())}  # fmt: skip
+
+
+def wait_workers_ready(work: Path, names, warm: bool, timeout: float = 600) -> float:
+    """Seconds until every worker polls (and, warm, its zygote has imported the flows): a fleet's
+    workers are long-running, so the scheduled run meets them ready; their start is reported apart."""
+    from llm_upkeep.warm_start.zygote import READY_LINE
+
+    t0 = time.perf_counter()
+    want = [READY_LINE, "started!"] if warm else ["started!"]
+    while time.perf_counter() - t0 < timeout:
+        logs = [(work / f"worker-{n}.log").read_text(errors="replace") if (work / f"worker-{n}.log").exists()
+                else "" for n in names]  # fmt: skip
+        if all(all(w in log for w in want) for log in logs):
+            return round(time.perf_counter() - t0, 1)
+        time.sleep(0.5)
+    raise SystemExit(f"workers not ready after {timeout:g} s; see {work}/worker-*.log")
 
 
 def bench_db(kind: str, args, urls: list[str], base: Path) -> dict:
@@ -252,7 +332,7 @@ def bench_db(kind: str, args, urls: list[str], base: Path) -> dict:
     env.update({
         "PREFECT_HOME": str(work / "home"), "PREFECT_API_URL": api,
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING",
-        "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5",
+        "PREFECT_WORKER_PREFETCH_SECONDS": "5",
         "LLM_UPKEEP_PROJECT_DIR": str(ROOT), "PYTHONPATH": str(ROOT),
     })  # fmt: skip
     # The script creates the runs; a running scheduler would add the deployments' own schedules.
@@ -288,7 +368,7 @@ def bench_db(kind: str, args, urls: list[str], base: Path) -> dict:
                    "health": {"probe_max_tokens": 16, "probe_retries": 0, "ttft_alert_s": 30,
                               "disk_paths": [str(d)]},
                    "restart": {"dry_run": True},
-                   "fleet": {"work_pool": "bench", "part_timeout_s": args.part_timeout,
+                   "fleet": {"work_pool": "bench", "part_timeout_s": args.part_timeout, "worker_poll_s": args.poll,
                              "hosts": [{"name": h} for h in hosts]}}  # fmt: skip
             configs[name] = d / "llm-upkeep.toml"
             configs[name].write_text(tomli_w.dumps(cfg))
@@ -305,15 +385,22 @@ def bench_db(kind: str, args, urls: list[str], base: Path) -> dict:
         for name in ("central", *hosts):
             wenv = dict(env, PREFECT_HOME=str(work / name / "prefect-home"))
             where = ["--central"] if name == "central" else ["--host", name]
-            workers.append(popen([sys.executable, "-m", "llm_upkeep.cli", "worker", *where, "--config",
+            cold = ["--cold"] if args.cold else []
+            workers.append(popen([sys.executable, "-m", "llm_upkeep.cli", "worker", *where, *cold, "--config",
                                   str(configs[name])], wenv, work / f"worker-{name}.log", cwd=ROOT))  # fmt: skip
-        time.sleep(5)
+        workers_ready_s = wait_workers_ready(work, ("central", *hosts), warm=not args.cold)
+        with TreeMeter(server.pid) as idle:  # what the polling workers alone cost the server
+            time.sleep(10)
+        server_idle_cpu = round((idle.total_cpu() - idle.cpu0) / 10, 3)
 
         rounds = []
         for _ in range(args.rounds):
-            with TreeMeter(server.pid) as meter:
+            logs0 = {n: log_size(work, n) for n in ("central", *hosts)}
+            with TreeMeter(server.pid) as meter, TreeMeter(*[w.pid for w in workers]) as wmeter:
                 rd = asyncio.run(fleet_round(api, args.part_timeout + 900, len(endpoints)))
             rd["server_cpu_s"] = round(meter.total_cpu() - meter.cpu0, 1)
+            rd["workers_cpu_s_at_least"] = round(wmeter.total_cpu() - wmeter.cpu0, 1)
+            rd["run_process_cpu_s"] = run_process_cpu(work, logs0)
             rd["server_peak_rss_mib"] = round(meter.peak_rss / 2**20)
             rd["load_avg"] = [round(x, 1) for x in os.getloadavg()]
             rounds.append(rd)
@@ -325,6 +412,8 @@ def bench_db(kind: str, args, urls: list[str], base: Path) -> dict:
             "workers": len(workers),
             "server_start_s": round(server_start, 1),
             "deploy_s": round(deploy_s, 1),
+            "workers_ready_s": workers_ready_s,
+            "server_idle_cpu_s_per_s": server_idle_cpu,
             "rounds": rounds,
             "within_10s_of_slowest_probe": all(t is not None and t <= 10 for t in target),
         }
@@ -344,6 +433,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--ttft", type=float, default=0.5)
     ap.add_argument("--part-timeout", type=float, default=600, help="[fleet] part_timeout_s")
+    ap.add_argument("--poll", type=float, default=2.0, help="[fleet] worker_poll_s (how often workers ask for runs)")
+    ap.add_argument("--cold", action="store_true", help="workers start each run cold (llm-upkeep worker --cold)")
+    ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, configs) and print its path")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="llm-upkeep-fleet-"))
     if os.geteuid() == 0:
@@ -359,8 +451,12 @@ def main() -> int:
     finally:
         sims.stdin.close()
         sims.wait(timeout=30)
-        shutil.rmtree(base, ignore_errors=True)
+        if args.keep:
+            print(f"kept {base}", file=sys.stderr)
+        else:
+            shutil.rmtree(base, ignore_errors=True)
     out = {
+        "worker_start": "cold" if args.cold else "warm",
         "endpoints": args.endpoints,
         "hosts": args.hosts,
         "true_ttft_s": args.ttft,

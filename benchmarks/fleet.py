@@ -433,7 +433,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--ttft", type=float, default=0.5)
     ap.add_argument("--part-timeout", type=float, default=600, help="[fleet] part_timeout_s")
-    ap.add_argument("--poll", type=float, default=2.0, help="[fleet] worker_poll_s (how often workers ask for runs)")
+    ap.add_argument("--poll", type=float, default=5.0, help="[fleet] worker_poll_s (how often workers ask for runs)")
     ap.add_argument("--cold", action="store_true", help="workers start each run cold (llm-upkeep worker --cold)")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, configs) and print its path")
     args = ap.parse_args()

@@ -79,10 +79,11 @@ class FleetConfig(Section):
         "restart dispatched to the endpoint's host); a part not finished by then is reported missing.",
     )
     worker_poll_s: PositiveFloat = Field(
-        default=2.0,
+        default=5.0,
         description="How often `llm-upkeep worker` asks the Prefect server for runs to start "
         "(PREFECT_WORKER_QUERY_SECONDS, whose own default of 10 s would add up to 10 s to every "
-        "host part of a fleet report); an explicit PREFECT_WORKER_QUERY_SECONDS wins.",
+        "host part of a fleet report; each poll costs the server CPU, about 35 ms on a small "
+        "machine); an explicit PREFECT_WORKER_QUERY_SECONDS wins.",
     )
 
     @model_validator(mode="after")

@@ -180,7 +180,7 @@ def fleet(tmp_path_factory, moto_s3):
                     "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true"})  # fmt: skip
 
         t0 = time.monotonic()
-        names = ["daily-health", "gpu-sampling", "cost-review", "monthly-backup", "restore-drill"]
+        names = ["daily-health", "gpu-sampling", "cost-review", "monthly-backup", "restore-drill", "runbook"]
         dep = subprocess.run([sys.executable, "-m", "llm_upkeep.cli", "deploy", "--json", "--config",
                               str(configs["central"]), *[a for n in names for a in ("--name", n)]],
                              env=env, capture_output=True, text=True, timeout=600, cwd=ROOT)  # fmt: skip
@@ -369,3 +369,23 @@ def test_fleet_end_to_end_on_postgresql(fleet):
     assert "MISSING" in rows["gpu-c"] and "ok" in rows["gpu-a"] and "degraded" in rows["gpu-b"], report
     alerts = " ".join(json.dumps(m) for m in fleet["slack"].messages)
     assert "gpu-c" in alerts and "daily_health_host_part" in alerts, alerts[:2000]
+
+    # 4. The central runbook for A's and B's endpoints dispatches one part to each of those hosts
+    # (each part sees only its own endpoints, on its own worker); nothing restarts anywhere but B.
+    restarts_before = fleet["restarts"].read_text().splitlines()
+    (rb_id,) = run(_create(api, [("runbook/runbook", {"endpoints": ["ep-a", "ep-b"], "wait_for_approval": False})]))
+    (rb,) = run(_wait(api, [rb_id], 240))
+    assert rb.state_name == "Completed"
+    fleet["marks"]["runbook"] = time.monotonic() - t_test
+    kids = run(_children(api, rb_id))
+    assert set(kids) == {"runbook-gpu-a", "runbook-gpu-b"}, set(kids)
+    for h in ("gpu-a", "gpu-b"):
+        kid = kids[f"runbook-{h}"]
+        assert kid.state_name == "Completed" and kid.work_queue_name == f"host-{h}"
+        assert str(kid.id) in (fleet["base"] / f"worker-{h}.log").read_text(errors="replace")
+        part = run(_part(api, kid.id))
+        assert {i["target"] for i in part["incidents"]} <= {f"ep-{h[-1]}"}, part["incidents"]
+    b_part = run(_part(api, kids["runbook-gpu-b"].id))
+    assert any(i["symptom"] == "slow_ttft" and i["target"] == "ep-b" for i in b_part["incidents"]), b_part
+    new = fleet["restarts"].read_text().splitlines()[len(restarts_before):]
+    assert all(line == "gpu-b ep-b" for line in new), new

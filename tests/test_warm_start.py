@@ -62,6 +62,16 @@ def launch(sock: str | None, cwd: Path, *args: str, **env) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
+def start_sleeping_run(sock: str, cwd: Path) -> tuple[subprocess.Popen, int]:
+    """A warm run that sleeps for a minute: its launcher and the run's own pid."""
+    pidfile = cwd / "pid"
+    p = launch(sock, cwd, WARM_TEST_SLEEP="60", WARM_TEST_PIDFILE=str(pidfile))
+    deadline = time.monotonic() + 30
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return p, int(pidfile.read_text())
+
+
 def test_a_run_forks_from_the_zygote_with_its_own_env_cwd_argv_streams_and_exit_code(zygote, tmp_path):
     sock, proc, log = zygote
     p = launch(sock, tmp_path, "run-id-123", WARM_TEST_EXIT="3", WARM_TEST_FOO="bar")
@@ -89,13 +99,7 @@ def test_two_runs_are_two_processes_and_do_not_share_state(zygote, tmp_path):
 
 
 def test_sigterm_to_the_launcher_reaches_the_run_and_its_status_comes_back(zygote, tmp_path):
-    sock, _, _ = zygote
-    pidfile = tmp_path / "pid"
-    p = launch(sock, tmp_path, WARM_TEST_SLEEP="60", WARM_TEST_PIDFILE=str(pidfile))
-    deadline = time.monotonic() + 30
-    while not pidfile.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    child = int(pidfile.read_text())
+    p, child = start_sleeping_run(zygote[0], tmp_path)
     p.send_signal(signal.SIGTERM)  # what Prefect's worker sends to cancel or stop a run
     p.communicate(timeout=30)
     assert p.returncode == 128 + signal.SIGTERM
@@ -103,13 +107,7 @@ def test_sigterm_to_the_launcher_reaches_the_run_and_its_status_comes_back(zygot
 
 
 def test_a_killed_launcher_takes_the_run_with_it(zygote, tmp_path):
-    sock, _, _ = zygote
-    pidfile = tmp_path / "pid"
-    p = launch(sock, tmp_path, WARM_TEST_SLEEP="60", WARM_TEST_PIDFILE=str(pidfile))
-    deadline = time.monotonic() + 30
-    while not pidfile.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    child = int(pidfile.read_text())
+    p, child = start_sleeping_run(zygote[0], tmp_path)
     p.kill()  # SIGKILL after Prefect's grace period: nothing can be forwarded
     p.wait(10)
     deadline = time.monotonic() + 10

@@ -92,7 +92,7 @@ def test_cli_json_baseline_regression_and_slack(prefect_harness, sim_factory, sl
 
     sim.behavior.slowdown = 2.0
     code, doc = run_cli(capsys, "--config", cfg, "--json")
-    assert code == 1 and doc["status"] == "regression"
+    assert code == 1 and doc["status"] == "regression", doc
     (e,) = doc["endpoints"]
     assert {r["metric"] for r in e["regressions"]} >= {"ttft_p50_s", "e2e_p50_s"}
     assert e["baseline"]["match"] == "exact" and not e["baseline"]["pinned_now"]

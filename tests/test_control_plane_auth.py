@@ -91,8 +91,16 @@ def client_env(url: str, d: Path, auth: str | None = AUTH) -> dict[str, str]:
 
 
 def api(url: str, method: str, path: str, body: dict | None = None, auth: str | None = AUTH) -> httpx.Response:
+    """One API call, retried on 503 as Prefect's own client does: the server answers 503 for errors
+    a client may retry (on this SQLite-backed test server, "database is locked" while a worker or
+    `serve` writes at the same moment; seen in CI on create_flow_run)."""
     kw = {"auth": tuple(auth.split(":", 1))} if auth else {}
-    return httpx.request(method, f"{url}{path}", json=body, timeout=30, **kw)
+    for attempt in range(5):
+        r = httpx.request(method, f"{url}{path}", json=body, timeout=30, **kw)
+        if r.status_code != 503:
+            return r
+        time.sleep(0.5 * 2**attempt)
+    return r
 
 
 def deploy(url: str, d: Path, auth: str | None) -> tuple[int, dict | None, str]:

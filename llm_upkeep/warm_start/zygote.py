@@ -102,7 +102,7 @@ class Zygote:
                         child = self._accept(sel, fingerprint)
                         if child is not None:
                             return child
-                self._reap(sel)
+                self._reap()
         finally:
             if os.getpid() == self.pid:  # a child returns through here too: it leaves the socket alone
                 self._close_parent()
@@ -150,7 +150,7 @@ class Zygote:
         self.children[pid] = conn  # only written to, with the exit status; the child watches the launcher
         return None
 
-    def _reap(self, sel) -> None:
+    def _reap(self) -> None:
         while self.children:
             try:
                 pid, status, usage = os.wait4(-1, os.WNOHANG)

@@ -21,6 +21,7 @@ from llm_upkeep.bench.runner import (
     RunSettings,
     client_processes,
     run_suite,
+    server_ttft,
 )
 from llm_upkeep.bench.suites import parse_suite
 from llm_upkeep.clients import make_http_client
@@ -33,20 +34,16 @@ SUITE = parse_suite({"name": "streams", "max_tokens": TOKENS,
                      "prompts": [{"id": f"p{i}", "prompt": f"Say something about item {i}."} for i in range(8)]})  # fmt: skip
 
 
-def run(url, concurrency, repeats, **kw):
-    ep = EndpointConfig(name="sim", api="openai", url=url, model="llama3:8b", timeout_s=120)
+def run(url, concurrency, repeats, ramp_up_s=0.0, api="openai", **kw):
+    ep = EndpointConfig(name="sim", api=api, url=url, model="llama3:8b", timeout_s=120)
     st = RunSettings(profile="concurrent", concurrency=concurrency, repeats=repeats, warmup=4, max_tokens=TOKENS,
-                     ramp_up_s=0.0, **kw)  # fmt: skip
+                     ramp_up_s=ramp_up_s, **kw)  # fmt: skip
 
     async def go():
         async with make_http_client() as http:
             return await run_suite(ep, SUITE, st, http)
 
     return asyncio.run(go())
-
-
-def added_ttft_p50(r, ttft):
-    return statistics.median(x.ttft_s - ttft for x in r.measured() if x.ok)
 
 
 def test_process_count_follows_streams_and_cores():
@@ -58,35 +55,60 @@ def test_process_count_follows_streams_and_cores():
 
 
 def test_added_ttft_at_32_streams_is_within_2x_of_16_and_every_request_is_recorded():
-    """TTFT 50 ms, 16 tokens 15 ms apart (67 tokens/s a stream): 32 streams on two processes keep
-    the client's own delay within 2 x that at 16 on one (one process alone: 469 ms at 64)."""
-    # The added delays are a few ms, so one disturbance of the shared host can double one of
-    # them: the measurement is repeated (at most three times, like the timing-accuracy test) and
-    # one undisturbed round must meet the bound. A client that serializes (one process: 469 ms
-    # at 64 streams) fails all three.
+    """TTFT 50 ms, 16 tokens 15 ms apart (67 tokens/s a stream), streams started as users' runs
+    start them (RunSettings' default ramp-up): 32 streams on two processes keep the client's own
+    delay within 2 x that at 16 on one (one process alone: 469 ms at 64)."""
+    # Why the default ramp-up and not 0: this simulator answers every request in exactly the same
+    # time, so streams started together stay together and every 275 ms all 32 send at once. Then
+    # the client's send queue, with two client processes and the simulator wanting CPU at the
+    # same instant on two cores, is what grows: send delay p50 4.8-9.3 ms at 32 against 1.4-2.4 ms
+    # at 16 (added TTFT 5.3-9.5 ms against 2.2-3.2). That burst is a different question, the
+    # send-queue flag's (test_a_burst_of_sends_is_flagged_from_the_clients_send_queue).
+    # The delays compared are the client's alone: TTFT minus the server's own account of its time
+    # to the first token (Ollama's load + prompt eval durations), so a simulator that falls behind
+    # on the shared host is not counted as the client's.
+    ramp = RunSettings(profile="concurrent").ramp_up_s
     seen = []
     for _attempt in range(3):
         with sim_process(0.05, 0.015, TOKENS) as url:
-            r16 = run(url, 16, 12)
-            r32 = run(url, 32, 12)
-            r16b = run(url, 16, 12)  # on both sides of the 32-stream run: the machine's load moves
+            r16 = run(url, 16, 12, ramp_up_s=ramp, api="ollama")
+            r32 = run(url, 32, 12, ramp_up_s=ramp, api="ollama")
+            r16b = run(url, 16, 12, ramp_up_s=ramp, api="ollama")  # both sides of the 32: the load moves
         assert r32.client_processes == 2 and r16.client_processes == 1
         recs = r32.measured()
         assert len(recs) == 96 and all(x.ok for x in recs)
         assert sorted(x.seq for x in recs) == list(range(4, 100)), "each request once, in its send order"
         assert all(x.output_tokens == TOKENS and x.ttft_s > 0.045 for x in recs)
-        base = max(added_ttft_p50(r16, 0.05), added_ttft_p50(r16b, 0.05))
+        assert all(0.045 < x.server_ttft_s <= x.ttft_s for r in (r16, r32, r16b) for x in r.measured())
+        base = max(client_added_ttft_p50(r16), client_added_ttft_p50(r16b))
         # On a host so busy that the client itself lags (other work on the two cores), the run must
         # say so instead: then no verdict is drawn from it, and the ratio is not this code's.
-        ratio_ok = added_ttft_p50(r32, 0.05) <= 2 * base
+        ratio_ok = client_added_ttft_p50(r32) <= 2 * base
         if ratio_ok or r32.client_bound:
             break
-        seen.append((added_ttft_p50(r32, 0.05), base, r32.client_lag_s))
+        seen.append((client_added_ttft_p50(r32), base, r32.client_send_delay_s, r32.client_wait_percent))
     assert ratio_ok or r32.client_bound, seen
     # The loop lag is that of the processes that stamped the chunks, not of the one that spawned
     # them (its start-up stall is no part of any timestamp): at most one sample per 20 ms of the
     # measured span in each worker.
     assert r32.client_lag_s["n"] <= 2 * (r32.duration_s / LAG_INTERVAL_S + 2), (r32.client_lag_s, r32.duration_s)
+
+
+def test_server_ttft_comes_from_the_servers_own_timings_or_is_none():
+    from llm_upkeep.clients.ollama import ollama_server_timings
+    from llm_upkeep.clients.openai import _llamacpp_timings
+
+    ollama = ollama_server_timings({"load_duration": 100_000_000, "prompt_eval_duration": 250_000_000})
+    assert abs(server_ttft(ollama) - 0.35) < 1e-9
+    assert abs(server_ttft(_llamacpp_timings({"prompt_ms": 42.0, "predicted_ms": 900.0})) - 0.042) < 1e-9
+    # Ollama omits zero metrics and vLLM gives no timings: no figure, never a made-up 0.
+    assert server_ttft(ollama_server_timings({"load_duration": 5})) is None
+    assert server_ttft(None) is None and server_ttft({}) is None
+
+
+def client_added_ttft_p50(r):
+    """What the network and the client added to TTFT (median): TTFT minus the server's own figure."""
+    return statistics.median(x.ttft_s - x.server_ttft_s for x in r.measured() if x.ok)
 
 
 def test_a_saturated_client_is_flagged_and_draws_no_verdict(sim_factory):
@@ -119,7 +141,7 @@ def test_a_saturated_client_is_flagged_and_draws_no_verdict(sim_factory):
 
 @contextlib.contextmanager
 def cpu_hogs(n: int):
-    """n busy processes: every core of the host taken, as when the machine is saturated."""
+    """n busy processes on the CPUs this process may use (they inherit its affinity)."""
     procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
     try:
         yield
@@ -129,11 +151,34 @@ def cpu_hogs(n: int):
             p.wait()
 
 
-def test_a_saturated_host_is_flagged_from_the_clients_cpu_wait_and_draws_no_verdict():
+@contextlib.contextmanager
+def one_core_taken(hogs: int):
+    """The client's processes (spawned from here, inheriting this affinity) confined to one core
+    with ``hogs`` busy processes: a benchmark host whose other work took the client's CPU. The
+    simulator, started before, keeps the other cores, so its timing stays the truth."""
+    old = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(old)})
+    try:
+        with cpu_hogs(hogs):
+            yield
+    finally:
+        os.sched_setaffinity(0, old)
+
+
+def test_a_starved_client_is_flagged_from_its_cpu_wait_and_draws_no_verdict():
     """The flag comes from the kernel's run-queue time of the client's loop, not from the number of
-    streams: 32 streams on two processes with every core busy are flagged; 4 streams on a host with
-    a core to spare are not. A flagged run is slower than its calm baseline, and no verdict is drawn."""
+    streams: 32 streams whose core other work has taken are flagged for their CPU wait; 4 streams
+    on a host with a core to spare are not. A flagged run is slower than its calm baseline, and no
+    verdict is drawn from it.
+
+    Why one core taken rather than busy loops on every core: with every core busy the simulator is
+    slowed too and the streams' sends bunch up, so the send-queue flag fires first and the wait
+    read 18-29 % on one host and 36-61 % on another (scheduler and load). With the client's core
+    taken by 8 busy loops and the streams started as users' runs start them (default ramp-up),
+    the wait read 80-81 % in three of three runs (TTFT p50 84-121 ms against 52 ms calm), with
+    4 loops 54-56 %, with 2 loops 33-36 %: the share follows the competition for the core."""
     ep_of = lambda url: EndpointConfig(name="sim", api="openai", url=url, model="llama3:8b", timeout_s=120)  # noqa: E731
+    ramp = RunSettings(profile="concurrent").ramp_up_s
 
     async def graded(url, r, reference=None):
         async with make_http_client() as http:
@@ -144,24 +189,25 @@ def test_a_saturated_host_is_flagged_from_the_clients_cpu_wait_and_draws_no_verd
         # Other work on this shared host can starve even 4 streams (22 % seen at load 8, and then
         # the flag is true): like the other timing tests, one of three rounds must be calm.
         for _attempt in range(3):
-            calm = run(url, 4, 6)
+            calm = run(url, 4, 6, ramp_up_s=ramp)
             if calm.client_wait_percent is None or calm.client_wait_percent < CLIENT_BOUND_WAIT_PERCENT:
                 break
             time.sleep(2)
-        with cpu_hogs(2 * (os.cpu_count() or 1)):
-            busy = run(url, 32, 6)
+        with one_core_taken(8):
+            busy = run(url, 32, 6, ramp_up_s=ramp)
         calm = asyncio.run(graded(url, calm))
         busy = asyncio.run(graded(url, busy, reference_answers(calm)))
     assert calm.client_wait_percent is not None and calm.host_idle_percent is not None
     assert calm.client_wait_percent < CLIENT_BOUND_WAIT_PERCENT and not calm.client_bound, calm.client_bound
     assert busy.client_processes == 2
     assert busy.client_bound and "waited for a CPU" in busy.client_bound, (
-        busy.client_wait_percent, busy.client_lag_s, busy.client_cpu_percent)  # fmt: skip
-    assert busy.host_idle_percent < 10 and busy.client_wait_percent > 2 * calm.client_wait_percent
+        busy.client_wait_percent, busy.client_lag_s, busy.client_cpu_percent, busy.client_bound)  # fmt: skip
+    assert busy.client_wait_percent > 2 * max(calm.client_wait_percent, CLIENT_BOUND_WAIT_PERCENT / 2)
 
-    # Unflagged, the saturated run reads as a server regression; flagged, no speed verdict.
-    assert any(x["kind"] == "speed" for x in compare_runs(calm, busy.model_copy(update={"client_bound": None}),
-                                                          RegressionThresholds()).regressions)  # fmt: skip
+    # Stripped of the client's own evidence (the flag, and its loop lag, which the comparison also
+    # budgets), the starved run reads as a server regression; as measured, no speed verdict.
+    bare = busy.model_copy(update={"client_bound": None, "client_lag_s": calm.client_lag_s})
+    assert any(x["kind"] == "speed" for x in compare_runs(calm, bare, RegressionThresholds()).regressions)
     comp = compare_runs(calm, busy, RegressionThresholds())
     assert not any(x["kind"] == "speed" for x in comp.regressions), comp.regressions
     assert any("no speed verdict" in n and "waited for a CPU" in n for n in comp.notes)

@@ -123,6 +123,11 @@ class RequestRecord(BaseModel):
         default=0.0, description="When the answer (or the error) was complete, from run start."
     )
     ttft_s: float | None = Field(default=None, description="Send to first chunk with a token.")
+    server_ttft_s: float | None = Field(
+        default=None, description="The server's own account of its time to first token, where its final chunk "
+        "gives one (Ollama: load_duration + prompt_eval_duration; llama.cpp: timings.prompt_ms). ttft_s minus "
+        "this is what the network and the client added.",
+    )  # fmt: skip
     e2e_s: float | None = Field(default=None, description="Send to the end of the stream.")
     output_tokens: int | None = Field(default=None, description="Generated tokens (usage, else chunks).")
     tokens_source: str = Field(default="chunks", description="usage | chunks.")
@@ -317,7 +322,21 @@ async def send_one(
     finish_timing(rec, t0, times, t_end, usage)
     rec.answer = "".join(parts)
     rec.finish_reason = (server or {}).get("done_reason")
+    rec.server_ttft_s = server_ttft(server)
     return rec
+
+
+def server_ttft(server: dict | None) -> float | None:
+    """The server's time to its first token from its own final-chunk timings; None where it gives none.
+
+    Why: a benchmark TTFT is the server's time plus the network's and the client's; the server's
+    own figure tells the two apart (a report, or a test, can then say which side grew)."""
+    if not server:
+        return None
+    prompt = server.get("prompt_eval_duration_s") or 0.0
+    if prompt <= 0:
+        return None
+    return prompt + (server.get("load_duration_s") or 0.0)
 
 
 def finish_timing(
@@ -533,9 +552,9 @@ def client_processes(settings: RunSettings, n_jobs: int) -> int:
 
 
 # The client, not the server, set the pace: its loop woke this late (p50) for a timer, a benchmark
-# process used this much of a core, or (the host saturated: every core busy, with the server, other
-# work or the client's own processes) the loop's thread was ready to run but kept off every CPU
-# for this share of the measurement. Then the latencies include the client's queueing.
+# process used this much of a core, or (its CPUs saturated: every core it may use busy, with the
+# server, other work or the client's own processes) the loop's thread was ready to run but kept
+# off every CPU for this share of the measurement. Then the latencies include the client's queueing.
 CLIENT_BOUND_LAG_S = 0.010
 CLIENT_BOUND_CPU_PERCENT = 90.0
 CLIENT_BOUND_WAIT_PERCENT = 30.0
@@ -571,7 +590,7 @@ def client_bound_reason(
         why.append(f"client CPU {cpu_percent:.0f} % of a core (>= {CLIENT_BOUND_CPU_PERCENT:.0f} %)")
     if wait_percent is not None and wait_percent >= CLIENT_BOUND_WAIT_PERCENT:
         per = "" if wait_per_wakeup_ms is None else f", {wait_per_wakeup_ms:.2f} ms per wake-up"
-        why.append(f"host saturated: the client's loop waited for a CPU {wait_percent:.0f} % of the time"
+        why.append(f"CPU-starved: the client's loop waited for a CPU {wait_percent:.0f} % of the time"
                    f"{per} (>= {CLIENT_BOUND_WAIT_PERCENT:.0f} %)")  # fmt: skip
     if send_delay_p50 is not None and send_delay_p50 >= CLIENT_BOUND_SEND_DELAY_S:
         why.append(f"send queue: half the requests were written {send_delay_p50 * 1000:.0f} ms or more after their "

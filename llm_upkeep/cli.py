@@ -103,11 +103,16 @@ def cmd_run_daily_health(args) -> int:
 
 
 def cmd_config_check(args) -> int:
+    from llm_upkeep.fleet_config import fleet_warnings
+
     cfg = precheck_config(args.config)
+    warnings = fleet_warnings(cfg)
     if args.json:
-        emit_json({"ok": True, "source": cfg.source, "config": cfg.model_dump(mode="json")})
+        emit_json({"ok": True, "source": cfg.source, "warnings": warnings, "config": cfg.model_dump(mode="json")})
     else:
         print(f"config ok: {cfg.source or '(built-in defaults)'}; {len(cfg.endpoints)} endpoint(s)")
+        for w in warnings:
+            print(f"llm-upkeep: config warning: {w} ({cfg.source})", file=sys.stderr)
     return EXIT_OK
 
 

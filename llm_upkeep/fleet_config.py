@@ -109,3 +109,24 @@ class FleetConfig(Section):
 
     def is_local(self, step: str) -> bool:
         return step in self.host_local_steps
+
+
+def fleet_warnings(cfg) -> list[str]:
+    """Settings valid one by one that defeat each other in a fleet (``config check`` prints them).
+
+    Why: a host part that restarts a server re-probes it for up to the restart's or the runbook's
+    verification window; a central run that stops waiting sooner reports that host missing while
+    its part is still working (seen in the fleet test, whose part deadline equalled the runbook's
+    120 s window). Not an error: a short deadline can be what a user wants for the report."""
+    if not cfg.fleet.enabled:
+        return []
+    part = cfg.fleet.part_timeout_s
+    out = []
+    for key, seconds, what in (
+        ("runbook.verify_timeout_s", cfg.runbook.verify_timeout_s, "verifies a fix"),
+        ("restart.recover_timeout_s", cfg.restart.recover_timeout_s, "verifies a restart"),
+    ):
+        if part <= seconds:
+            out.append(f"fleet.part_timeout_s ({part:g} s) is not above {key} ({seconds:g} s): a host part that "
+                       f"{what} can be reported missing while it still works")  # fmt: skip
+    return out

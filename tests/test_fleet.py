@@ -336,3 +336,31 @@ def test_operations_doc_shows_where_every_step_of_every_flow_runs():
         assert f"| {r['step']} | {r['where']} |" in doc, r
     for name in PLACEMENTS:
         assert f"| `{name}` | {PLACEMENTS[name].mode} |" in doc, name
+
+
+def test_config_check_warns_when_a_part_deadline_is_shorter_than_its_verification(tmp_path, capsys):
+    """A central run that stops waiting before a host part's re-probing window ends reports a host
+    missing while it still works: `config check` says so (exit 0: a valid config), never silently."""
+    import json
+
+    from llm_upkeep import cli
+
+    def check(extra: str) -> tuple[dict, str]:
+        path = tmp_path / "fleet.toml"
+        path.write_text(f'state_dir = "{tmp_path / "state"}"\n'
+                        '[[fleet.hosts]]\nname = "gpu-a"\n' + extra)  # fmt: skip
+        assert cli.main(["config", "check", "--config", str(path), "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert cli.main(["config", "check", "--config", str(path)]) == 0
+        return doc, capsys.readouterr().err
+
+    doc, err = check("")  # defaults: 900 s against 120 s windows
+    assert doc["warnings"] == [] and "warning" not in err
+    doc, _ = check("[fleet]\npart_timeout_s = 120\n")  # the fleet test's deadline: equal is too short
+    assert len(doc["warnings"]) == 2, doc["warnings"]
+    doc, err = check("[runbook]\nverify_timeout_s = 1000\n")
+    (w,) = doc["warnings"]
+    assert "fleet.part_timeout_s (900 s)" in w and "runbook.verify_timeout_s (1000 s)" in w, w
+    assert err.startswith("llm-upkeep: config warning: fleet.part_timeout_s") and "fleet.toml" in err, err
+    doc, err = check("[restart]\nrecover_timeout_s = 900\n[runbook]\nverify_timeout_s = 901\n")
+    assert len(doc["warnings"]) == 2 and any("restart.recover_timeout_s (900 s)" in w for w in doc["warnings"])

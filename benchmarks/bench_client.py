@@ -164,16 +164,13 @@ def throughput_row(sim: Sim, c: int, n: int) -> dict:
     }  # fmt: skip
 
 
-# The added-latency part's ramp-up (--ramp-up): 0 sends every stream at once, and against this
-# simulator (every answer exactly as long) they stay in step, so each wave is a burst of sends.
-LATENCY_RAMP_UP_S = 0.0
-
-
-def latency_row(sim: Sim, ttft: float, itl: float, c: int, n: int) -> dict:
+def latency_row(sim: Sim, ttft: float, itl: float, c: int, n: int, ramp_up_s: float) -> dict:
+    """ramp_up_s (--ramp-up): 0 sends every stream at once, and against this simulator (every
+    answer exactly as long) they stay in step, so each wave is a burst of sends."""
     l0 = load()
-    r = asyncio.run(run_ours(sim.url, c, n, LATENCY_RAMP_UP_S))
+    r = asyncio.run(run_ours(sim.url, c, n, ramp_up_s))
     run = r["run"]
-    return {"concurrency": c, "ramp_up_s": LATENCY_RAMP_UP_S, "true_ttft_ms": ttft * 1000, "true_itl_ms": itl * 1000,
+    return {"concurrency": c, "ramp_up_s": ramp_up_s, "true_ttft_ms": ttft * 1000, "true_itl_ms": itl * 1000,
             **latency_excess(run, ttft, itl), "requests_per_s": round(r["metrics"]["requests_per_s"], 1),
             "client_processes": run.client_processes,
             "client_cpu_pct": run.client_cpu_percent, "client_lag_p50_ms": _ms(run.client_lag_s.get("p50")),
@@ -200,8 +197,7 @@ def main() -> int:
                     "default is 0.5; 0, the default here, sends them all at once)")  # fmt: skip
     args = ap.parse_args()
     n = args.requests
-    global STREAMS_PER_PROCESS, LATENCY_RAMP_UP_S
-    LATENCY_RAMP_UP_S = args.ramp_up
+    global STREAMS_PER_PROCESS
     if args.one_process:
         STREAMS_PER_PROCESS = 1 << 20
     chosen = tuple(int(x) for x in args.levels.split(","))
@@ -227,7 +223,7 @@ def main() -> int:
         try:
             for c in levels:
                 out["added_latency"].append(
-                    latency_row(sim, ttft, itl, c, max(64, n // (4 if c == 1 else 1)))
+                    latency_row(sim, ttft, itl, c, max(64, n // (4 if c == 1 else 1)), args.ramp_up)
                 )
             if args.guidellm and itl == 0.015:
                 with tempfile.TemporaryDirectory() as d:
@@ -239,7 +235,7 @@ def main() -> int:
                         k: round((v - truth) * 1000, 2) for k, v in g["request_latency_s"].items()
                     }
                 out["guidellm_added_latency_c16_itl15"] = {**g, "load_avg_after": load()}
-                out["added_latency_c16_itl15_again"] = latency_row(sim, ttft, itl, 16, n)
+                out["added_latency_c16_itl15_again"] = latency_row(sim, ttft, itl, 16, n, args.ramp_up)
         finally:
             sim.stop()
     lat = {row["concurrency"]: row for row in out["added_latency"] if row["true_itl_ms"] == 15}

@@ -32,6 +32,8 @@ def test_default_suite_through_chat_and_completions_on_real_llamacpp(llamacpp_fa
         assert m["output_tokens_per_s"] > 0 and m["requests_per_s"] > 0
         assert m["ttft_p50_s"] > 0 and m["itl_p50_s"] > 0 and m["tpot_p50_s"] > 0
         assert e.detail["tokens_source"] == "chunks"  # llama-cpp-python streams no usage
+        # ... and no `timings` either: no server TTFT is recorded, never a made-up 0.
+        assert all(r.server_ttft_s is None for r in e.run.measured())
         assert e.run.identity.digest_source == "openai-models-entry"
         q = e.quality
         assert q["answers"] == len(suite.prompts) and q["checks"]

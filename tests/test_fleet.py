@@ -356,6 +356,10 @@ def test_config_check_warns_when_a_part_deadline_is_shorter_than_its_verificatio
 
     doc, err = check("")  # defaults: 900 s against 120 s windows
     assert doc["warnings"] == [] and "warning" not in err
+    one_host = tmp_path / "one.toml"  # no fleet: no central run waits for parts, nothing to warn of
+    one_host.write_text(f'state_dir = "{tmp_path / "state"}"\n[runbook]\nverify_timeout_s = 1000\n')
+    assert cli.main(["config", "check", "--config", str(one_host), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["warnings"] == []
     doc, _ = check("[fleet]\npart_timeout_s = 120\n")  # the fleet test's deadline: equal is too short
     assert len(doc["warnings"]) == 2, doc["warnings"]
     doc, err = check("[runbook]\nverify_timeout_s = 1000\n")

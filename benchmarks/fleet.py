@@ -203,6 +203,7 @@ async def fleet_round(api: str, timeout_s: float, expected: int) -> dict:
     slowest = max((t.end_time for t in probes), default=None)
     parts_end = max((k.end_time for k in kids if k.end_time), default=None)
     return {
+        "flow_run_id": str(run.id),
         "state": cur.state_name,
         "wall_s": round(wall, 2),
         "start_delay_s": round((cur.start_time - cur.created).total_seconds(), 2) if cur.start_time else None,
@@ -234,6 +235,32 @@ async def fleet_round(api: str, timeout_s: float, expected: int) -> dict:
         "not_completed": {r.name: f"{r.state_name}: {(r.state.message or '')[:300]}"
                           for r in (cur, *kids) if r.state and not r.state.is_completed()},  # fmt: skip
     }
+
+
+def probe_outcomes(db: Path, run_id: str, true_ttft: float) -> dict:
+    """What the central run's probes read, from its history: a figure over failed probes would
+    time a broken benchmark, not the fleet (every endpoint here is healthy, TTFT true_ttft)."""
+    import sqlite3
+    import statistics
+
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT check_name, status, value, detail FROM checks WHERE run_id = ? AND "
+                           "check_name IN ('endpoint_up', 'ttft')", (run_id,)).fetchall()  # fmt: skip
+    finally:
+        con.close()
+    up = [r for r in rows if r[0] == "endpoint_up"]
+    ttft = sorted(r[2] for r in rows if r[0] == "ttft" and r[2] is not None)
+    down: dict[str, int] = {}
+    for r in up:
+        if r[1] != "ok":
+            kind = (r[3] or "?").split(":")[0]
+            down[kind] = down.get(kind, 0) + 1
+    return {
+        "probed": len(up), "up": sum(1 for r in up if r[1] == "ok"), "down_by_kind": down,
+        "ttft_p50_s": round(statistics.median(ttft), 3) if ttft else None,
+        "ttft_max_s": round(ttft[-1], 3) if ttft else None, "true_ttft_s": true_ttft,
+    }  # fmt: skip
 
 
 async def pending_at(c, flow_run_id, off):
@@ -370,6 +397,8 @@ def bench_db(kind: str, args, urls: list[str], base: Path) -> dict:
                    "restart": {"dry_run": True},
                    "fleet": {"work_pool": "bench", "part_timeout_s": args.part_timeout, "worker_poll_s": args.poll,
                              "hosts": [{"name": h} for h in hosts]}}  # fmt: skip
+            if args.host_steps is not None:
+                cfg["fleet"]["host_local_steps"] = [x for x in args.host_steps.split(",") if x]
             configs[name] = d / "llm-upkeep.toml"
             configs[name].write_text(tomli_w.dumps(cfg))
 
@@ -398,6 +427,8 @@ def bench_db(kind: str, args, urls: list[str], base: Path) -> dict:
             logs0 = {n: log_size(work, n) for n in ("central", *hosts)}
             with TreeMeter(server.pid) as meter, TreeMeter(*[w.pid for w in workers]) as wmeter:
                 rd = asyncio.run(fleet_round(api, args.part_timeout + 900, len(endpoints)))
+            rd["probe_outcomes"] = probe_outcomes(work / "central" / "state" / "history.sqlite", rd["flow_run_id"],
+                                                  args.ttft)  # fmt: skip
             rd["server_cpu_s"] = round(meter.total_cpu() - meter.cpu0, 1)
             rd["workers_cpu_s_at_least"] = round(wmeter.total_cpu() - wmeter.cpu0, 1)
             rd["run_process_cpu_s"] = run_process_cpu(work, logs0)
@@ -435,22 +466,33 @@ def main() -> int:
     ap.add_argument("--part-timeout", type=float, default=600, help="[fleet] part_timeout_s")
     ap.add_argument("--poll", type=float, default=5.0, help="[fleet] worker_poll_s (how often workers ask for runs)")
     ap.add_argument("--cold", action="store_true", help="workers start each run cold (llm-upkeep worker --cold)")
+    ap.add_argument("--sims-per-process", type=int, default=25,
+                    help="simulated endpoints per simulator process (one host's worth at 500 / 20)")
+    ap.add_argument("--host-steps", default=None,
+                    help="[fleet] host_local_steps, comma-separated (default: the config's default, all)")
     ap.add_argument("--keep", action="store_true", help="keep the work dir (logs, configs) and print its path")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="llm-upkeep-fleet-"))
     if os.geteuid() == 0:
         os.chmod(base, 0o755)
-    sims = subprocess.Popen([sys.executable, "-c", SIMS, str(args.endpoints), str(args.ttft)], cwd=ROOT,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    # A fleet's endpoints are separate servers: spread the simulators over processes (one process
+    # of 500 threaded servers could not accept 500 connections at once within the 5 s connect timeout
+    # on 2 busy cores: a quarter of the probes failed, timing a broken benchmark).
+    per = max(1, args.sims_per_process)
+    counts = [min(per, args.endpoints - i) for i in range(0, args.endpoints, per)]
+    simprocs = [subprocess.Popen([sys.executable, "-c", SIMS, str(n), str(args.ttft)], cwd=ROOT,
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for n in counts]  # fmt: skip
     results = []
     try:
-        urls = sims.stdout.readline().split()
+        urls = [u for sp in simprocs for u in sp.stdout.readline().split()]
         for kind in args.db.split(","):
             results.append(bench_db(kind.strip(), args, urls, base))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # kept if a later one fails
     finally:
-        sims.stdin.close()
-        sims.wait(timeout=30)
+        for sp in simprocs:
+            sp.stdin.close()
+        for sp in simprocs:
+            sp.wait(timeout=30)
         if args.keep:
             print(f"kept {base}", file=sys.stderr)
         else:
@@ -460,6 +502,7 @@ def main() -> int:
         "endpoints": args.endpoints,
         "hosts": args.hosts,
         "true_ttft_s": args.ttft,
+        "simulator_processes": len(counts),
         "cpus": os.cpu_count(),
         "load_avg_at_end": [round(x, 1) for x in os.getloadavg()],
         "results": results,

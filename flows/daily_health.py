@@ -16,7 +16,7 @@ from prefect.utilities.annotations import quote
 from llm_upkeep.checks import CheckResult, overall_status
 from llm_upkeep.clients import make_http_client
 from llm_upkeep.config import Config
-from llm_upkeep.fleet import plan_scope, runs_on_hosts
+from llm_upkeep.fleet import plan_rechecks, plan_scope, runs_on_hosts
 from llm_upkeep.fleet_parts import part_checks, prefix_checks, render_hosts
 from llm_upkeep.health import HealthResult, check_probe, plan_restarts, render_report
 from llm_upkeep.logrotate import check_rotation
@@ -29,7 +29,7 @@ from tasks.fleet import dispatching, publish_if_part, start_host_parts, wait_par
 from tasks.health import (
     collect_gpus_task,
     measure_disk_task,
-    probe_endpoint_task,
+    probe_endpoints_task,
     publish_report_task,
     record_history_task,
     restart_server_task,
@@ -43,12 +43,20 @@ from tasks.run_config import load_run_config
 from tasks.servermetrics import judge_server_metrics_task, read_server_metrics_task
 
 
-async def _probe(endpoint, cfg: Config):
-    """A probe whose retries ran out yields its classified (failed) result."""
+async def _probe_all(endpoints: list, cfg: Config) -> list:
+    """Every endpoint at once, one task run per host (its name in the UI: probe-<host>), results
+    in the config's order. A probe whose retries ran out yields its classified (failed) result."""
     h = cfg.health
-    backoff = [h.probe_retry_delay_s * 2**i for i in range(h.probe_retries)] or 0
-    t = probe_endpoint_task.with_options(retries=h.probe_retries, retry_delay_seconds=backoff)
-    return await t(endpoint, h.probe_prompt, h.probe_max_tokens)
+    groups: dict[str, list] = {}
+    for e in endpoints:
+        groups.setdefault(e.host, []).append(e)
+    done = await asyncio.gather(*[
+        probe_endpoints_task(host, quote(eps), h.probe_prompt, h.probe_max_tokens, h.probe_retries,
+                             h.probe_retry_delay_s)
+        for host, eps in groups.items()
+    ])  # fmt: skip
+    by_name = {r.endpoint: r for results in done for r in results}
+    return [by_name[e.name] for e in endpoints]
 
 
 @flow(name="daily-health", log_prints=False)
@@ -58,17 +66,24 @@ async def daily_health(
     chain_runbook: bool = True,
     scope: Literal["all", "central", "host"] = "all",
     host: str | None = None,
+    endpoints: list[str] | None = None,
+    probe: bool = True,
+    host_checks: bool = True,
 ) -> HealthResult:
     """chain_runbook: when degraded, run the emergency runbook as a subflow (diagnose, fix, verify).
     scope/host: in a fleet, the central run probes over HTTP and each host's run does its
-    host-local steps (NVML, disk, logs, restarts) on that host's work queue."""
+    host-local steps (NVML, disk, logs, restarts) on that host's work queue.
+    endpoints/probe/host_checks only narrow a run: these endpoints only; no probes; no GPU, disk
+    and log steps. The central run sends each host its part with probe=false at the start, and
+    after its probes sends the endpoints it found failing back to their host (endpoints=[...],
+    host_checks=false), which re-probes them there before it restarts anything."""
     install_log_redaction()
     logger = get_run_logger()
     t0 = time.monotonic()
     started = datetime.now(UTC)
     cfg = load_run_config(config_path)
     state_dir = str(cfg.state_path)
-    plan = plan_scope(cfg, scope, host)
+    plan = plan_scope(cfg, scope, host, endpoints, probe, host_checks)
     if plan.endpoints:
         start_probe_worker()  # its imports overlap the steps before the probes; a host part probes nothing
     logger.info("daily health %s", plan.describe())
@@ -77,10 +92,13 @@ async def daily_health(
     # probes stream instead of queueing behind them), and reports one row per host.
     started_parts = None
     if scope == "central" and dispatching(cfg) and runs_on_hosts(cfg.fleet, "daily-health"):
-        per_host = {h.name: {"scope": "host", "host": h.name, "allow_restart": allow_restart,
-                             "chain_runbook": chain_runbook} for h in cfg.fleet.hosts}  # fmt: skip
-        if config_path:
-            per_host = {h: dict(p, config_path=config_path) for h, p in per_host.items()}
+        # probe=False: the hosts' parts start at once with their own steps; this run probes.
+        common = {"allow_restart": allow_restart, "chain_runbook": chain_runbook, "probe": False,
+                  **({"config_path": config_path} if config_path else {})}  # fmt: skip
+        per_host = {h.name: {"scope": "host", "host": h.name, **common} for h in cfg.fleet.hosts}
+        if endpoints is not None:  # the narrowing travels: a host restarts only what this run covers
+            per_host = {h: dict(p, endpoints=[n for n in endpoints if cfg.endpoint(n).host == h])
+                        for h, p in per_host.items()}  # fmt: skip
         started_parts = await start_host_parts(cfg, "daily-health", per_host)
 
     # Host-local steps run in the task runner's threads while the probes stream.
@@ -93,7 +111,7 @@ async def daily_health(
     checks: list[CheckResult] = []
     actions = []
     async with make_http_client() as http:
-        probes = await asyncio.gather(*[_probe(e, cfg) for e in plan.endpoints])
+        probes = await _probe_all(plan.endpoints, cfg)
         for p in probes:
             checks += check_probe(p, cfg.health)
         snapshot = gpu_f.result() if gpu_f else None
@@ -109,12 +127,32 @@ async def daily_health(
         # The servers' own view (KV cache, queue); on pre-allocating hosts it replaces the device-total leak rule.
         # quote(): Prefect would walk these (the config, every endpoint, every check) looking for
         # futures on each task call; at 100 endpoints that walk was 40 % of the central run's CPU.
-        readings = await read_server_metrics_task(quote(cfg), quote(plan.endpoints), http)
-        checks = judge_server_metrics_task(quote(cfg), state_dir, plan.host or "local", quote(plan.endpoints),
+        # A host part sent without probes still reads its own servers: their pre-allocation is what
+        # relaxes this host's NVML device-total rule.
+        served = plan.endpoints or plan.owned
+        readings = await read_server_metrics_task(quote(cfg), quote(served), http)
+        checks = judge_server_metrics_task(quote(cfg), state_dir, plan.host or "local", quote(served),
                                            quote(readings), quote(snapshot), quote(checks))  # fmt: skip
 
+    # Fleet: what this run found failing goes back to the endpoint's host, re-probed there first.
+    started_rechecks, rechecks = None, {}
+    if started_parts is not None and (allow_restart or chain_runbook):
+        rechecks = plan_rechecks(cfg, checks, plan.endpoints)
+        if rechecks:
+            why = {}
+            for c in checks:
+                if c.failing:
+                    why.setdefault(c.target, []).append(c.check)
+            logger.info("re-check on their hosts: %s", "; ".join(
+                f"{h}: " + ", ".join(f"{n} ({'/'.join(why[n])})" for n in names) for h, names in rechecks.items()))
+            per_host = {h: {"scope": "host", "host": h, "endpoints": names, "host_checks": False,
+                            "allow_restart": allow_restart, "chain_runbook": chain_runbook,
+                            **({"config_path": config_path} if config_path else {})}
+                        for h, names in rechecks.items()}  # fmt: skip
+            started_rechecks = await start_host_parts(cfg, "daily-health", per_host)
+
     if allow_restart and plan.restart:
-        for name, reason in plan_restarts(cfg, checks, plan.endpoints).items():
+        for name, reason in plan_restarts(cfg, checks, plan.owned).items():
             ep = cfg.endpoint(name)
             outcome = restart_server_task(cfg.restart, state_dir, name, reason, ep.model)
             logger.info("restart %s: %s (%s)", name, outcome.decision, reason)
@@ -126,7 +164,13 @@ async def daily_health(
             actions.append(outcome)
 
     parts = await wait_parts(started_parts) if started_parts is not None else []
-    own = checks + part_checks(parts, "daily_health")  # alerted here; a host part alerts its own
+    rechecked = await wait_parts(started_rechecks) if started_rechecks is not None else []
+    for p in rechecked:
+        names = ", ".join(rechecks.get(p.host, []))
+        p.detail = f"re-check of {names}" + (f": {p.detail}" if p.detail else "")
+    # alerted here; a host part alerts its own
+    own = checks + part_checks(parts, "daily_health") + part_checks(rechecked, "daily_health_recheck")
+    parts = parts + rechecked
     checks, own_actions = list(own), list(actions)
     for part in parts:
         sub = part.parse(HealthResult)
@@ -160,10 +204,10 @@ async def daily_health(
     logger.info("daily health: %s (%d checks, %.2f s)", status, len(checks), result.duration_s)
     # The runbook runs where the restarts run: each host part chains it for its own endpoints; a
     # central run chains it only when restarts are not host-local (then it decides them itself).
-    if chain_runbook and status not in ("ok", "nothing_checked") and plan.restart and plan.endpoints:
+    if chain_runbook and status not in ("ok", "nothing_checked") and plan.restart and plan.owned:
         from flows.runbook import chain_from_health
 
-        rb = await chain_from_health(result, config_path, endpoints=[e.name for e in plan.endpoints],
+        rb = await chain_from_health(result, config_path, endpoints=[e.name for e in plan.owned],
                                      host=plan.host)  # fmt: skip
         if rb is not None:
             result.runbook_status = rb.status

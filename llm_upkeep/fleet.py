@@ -54,7 +54,10 @@ def check_fleet(cfg: Config) -> None:
 
 @dataclass(frozen=True)
 class ScopePlan:
-    """What one daily-health run covers."""
+    """What one daily-health run covers.
+
+    endpoints: those it probes. owned: those whose restarts and runbook it decides (a host part
+    sent without probes still restarts its own endpoints on a GPU memory alert, from NVML here)."""
 
     scope: str
     host: str | None
@@ -64,6 +67,7 @@ class ScopePlan:
     logs: bool
     restart: bool
     key_suffix: str
+    owned: list[EndpointConfig] = field(default_factory=list)
 
     def describe(self) -> str:
         steps = [s for s in ("gpu", "disk", "logs", "restart") if getattr(self, s)]
@@ -71,10 +75,23 @@ class ScopePlan:
         return f"{where}: {len(self.endpoints)} endpoint(s) probed; steps {', '.join(steps) or 'none'}"
 
 
-def plan_scope(cfg: Config, scope: str = "all", host: str | None = None) -> ScopePlan:
+def plan_scope(
+    cfg: Config,
+    scope: str = "all",
+    host: str | None = None,
+    endpoints: list[str] | None = None,
+    probe: bool = True,
+    host_checks: bool = True,
+) -> ScopePlan:
     """all: everything here (one host). central: every probe plus the steps that are not
     host-local. host: the host-local steps of `host`, and probes of its own endpoints only when it
-    restarts them (a restart decision needs a TTFT measured where the restart happens)."""
+    restarts them (a restart decision needs a TTFT measured where the restart happens).
+
+    The rest only narrow (a run's parameters never widen what the config allows): endpoints, names
+    this run is limited to (an unknown name, or in a host part another host's, is an error);
+    probe=False probes nothing (a fleet's host part: the central run probes, then sends the
+    endpoints it found failing back to their host to re-check); host_checks=False skips the GPU,
+    disk and log steps (that re-check: the host's first part ran them)."""
     if scope not in SCOPES:
         raise ConfigError(f"unknown scope {scope!r}; one of {', '.join(SCOPES)}", key="scope")
     fleet = cfg.fleet
@@ -82,29 +99,66 @@ def plan_scope(cfg: Config, scope: str = "all", host: str | None = None) -> Scop
     if scope == "all":
         if host is not None:
             raise ConfigError("host is only used with scope 'host'", key="host")
-        return ScopePlan("all", None, list(cfg.endpoints), gpu_on, True, logs_on, True, "")
-    if scope == "central":
+        plan = ScopePlan("all", None, list(cfg.endpoints), gpu_on, True, logs_on, True, "")
+    elif scope == "central":
         if host is not None:
             raise ConfigError("host is only used with scope 'host'", key="host")
         local = fleet.is_local
-        return ScopePlan(
+        plan = ScopePlan(
             "central", None, list(cfg.endpoints), gpu_on and not local("gpu"), not local("disk"),
             logs_on and not local("logs"), not local("restart"), "",
         )  # fmt: skip
-    if not host:
-        raise ConfigError("scope 'host' needs a host name", key="host")
-    if fleet.enabled:
-        fleet.host(host)
-    elif host not in {e.host for e in cfg.endpoints} | {"local"}:
-        raise ConfigError(f"no endpoint runs on host {host!r} and [fleet] lists no hosts", key="host")
-    local = fleet.is_local
-    restart = local("restart")
-    mine = [e for e in cfg.endpoints if e.host == host] if restart else []
+    else:
+        if not host:
+            raise ConfigError("scope 'host' needs a host name", key="host")
+        if fleet.enabled:
+            fleet.host(host)
+        elif host not in {e.host for e in cfg.endpoints} | {"local"}:
+            raise ConfigError(f"no endpoint runs on host {host!r} and [fleet] lists no hosts", key="host")
+        restart = fleet.is_local("restart")
+        mine = [e for e in cfg.endpoints if e.host == host] if restart else []
+        plan = ScopePlan(
+            "host", host, mine, gpu_on and fleet.is_local("gpu"), fleet.is_local("disk"),
+            logs_on and fleet.is_local("logs"), restart, f"-host-{host_slug(host)}",
+        )  # fmt: skip
+    return _narrow(cfg, plan, endpoints, probe, host_checks)
+
+
+def _narrow(cfg: Config, plan: ScopePlan, names: list[str] | None, probe: bool, host_checks: bool) -> ScopePlan:
+    covered = list(plan.endpoints)
+    if names is not None:
+        known = {e.name: e for e in cfg.endpoints}
+        for n in names:
+            if n not in known:
+                raise ConfigError(f"no endpoint named {n!r} in the config", key="endpoints")
+            if plan.host is not None and known[n].host != plan.host:
+                raise ConfigError(f"endpoint {n!r} runs on host {known[n].host!r}, not on {plan.host!r}",
+                                  key="endpoints")  # fmt: skip
+        wanted = set(names)
+        covered = [e for e in covered if e.name in wanted]
+    keep = host_checks
     return ScopePlan(
-        "host", host, mine, gpu_on and local("gpu"), local("disk"), logs_on and local("logs"), restart,
-        f"-host-{host_slug(host)}",
+        plan.scope, plan.host, covered if probe else [], plan.gpu and keep, plan.disk and keep,
+        plan.logs and keep, plan.restart, plan.key_suffix, covered if plan.restart else [],
     )  # fmt: skip
 
+
+def plan_rechecks(cfg: Config, checks: list, probed: list[EndpointConfig]) -> dict[str, list[str]]:
+    """The endpoints a fleet's central run found failing, by the host that re-checks them.
+
+    In a fleet whose restarts are host-local the central run probes and the hosts restart: each
+    host gets back its own failing endpoints, re-probes them where the restart would happen
+    (a central network problem never restarts a healthy server) and restarts or runs the runbook
+    from its own reading. Healthy endpoints are probed once a day, not twice (each probe is a
+    real generation on a production server). Hosts in fleet order, endpoints in config order."""
+    if not (cfg.fleet.enabled and cfg.fleet.is_local("restart")):
+        return {}
+    failing = {c.target for c in checks if c.failing}
+    by_host: dict[str, list[str]] = {}
+    for e in probed:
+        if e.name in failing:
+            by_host.setdefault(e.host, []).append(e.name)
+    return {h.name: by_host[h.name] for h in cfg.fleet.hosts if h.name in by_host}
 
 
 # ---------------------------------------------------------------- the placement model

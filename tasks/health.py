@@ -12,51 +12,32 @@ from pathlib import Path
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
-from prefect.context import TaskRunContext
 
 from llm_upkeep import history
 from llm_upkeep.alerts import Delivery, send_alert
 from llm_upkeep.checks import CheckResult
 from llm_upkeep.config import AlertsConfig, EndpointConfig, LogsConfig, RestartConfig
 from llm_upkeep.disk import check_disk, measure_disk
-from llm_upkeep.health import TRANSIENT_ERRORS
 from llm_upkeep.logrotate import RotationReport, rotate_logs
-from llm_upkeep.measure import measure_probe
+from llm_upkeep.measure import measure_probe, measure_probe_retried
 from llm_upkeep.probe import ProbeResult
 from llm_upkeep.restart import RestartOutcome, record_recovery, restart_server
 from llm_upkeep.telemetry import GpuSnapshot, collect_gpus
 
 
-class TransientProbeFailure(Exception):
-    """Raised so Prefect retries; carries the last probe result for when retries run out."""
+@task(name="probe-endpoints", cache_policy=NO_CACHE, task_run_name="probe-{group}")
+async def probe_endpoints_task(
+    group: str, endpoints: list[EndpointConfig], prompt: str, max_tokens: int, retries: int, retry_delay_s: float
+) -> list[ProbeResult]:
+    """One host's endpoints, probed at once; each endpoint retries its own transient failures.
 
-    def __init__(self, result: ProbeResult):
-        self.result = result
-        super().__init__(f"{result.endpoint}: {result.error_kind}")
-
-
-def retry_on_transient(task, task_run, state) -> bool:
-    """Retry connection errors and 5xx, not 4xx, hangs or malformed answers."""
-    exc = getattr(state, "data", None)
-    return isinstance(exc, TransientProbeFailure) and exc.result.error_kind in TRANSIENT_ERRORS
-
-
-@task(name="probe-endpoint", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[1, 4],
-      retry_condition_fn=retry_on_transient, task_run_name="probe-{endpoint.name}")  # fmt: skip
-async def probe_endpoint_task(endpoint: EndpointConfig, prompt: str, max_tokens: int) -> ProbeResult:
-    # The stream is timed in the probe process (llm_upkeep/measure.py), not on this task's loop.
-    result = await measure_probe(endpoint, prompt=prompt, max_tokens=max_tokens)
-    if not result.ok and result.error_kind in TRANSIENT_ERRORS and _retries_left():
-        raise TransientProbeFailure(result)
-    # Out of retries: the classified failure is the result (no traceback for the operator).
-    return result
-
-
-def _retries_left() -> bool:
-    ctx = TaskRunContext.get()
-    if ctx is None or ctx.task_run is None:
-        return False
-    return ctx.task_run.run_count <= (ctx.task.retries or 0)
+    One task run per host, not per endpoint: the streams are timed in the probe process
+    (llm_upkeep/measure.py) either way, and at 500 endpoints a task run each cost the Prefect
+    server and this flow 42 CPU-s. The report and the history keep one row per endpoint."""
+    return list(await asyncio.gather(*[
+        measure_probe_retried(e, prompt=prompt, max_tokens=max_tokens, retries=retries, retry_delay_s=retry_delay_s)
+        for e in endpoints
+    ]))  # fmt: skip
 
 
 @task(name="collect-gpu-telemetry", cache_policy=NO_CACHE)

@@ -18,6 +18,7 @@ from llm_upkeep.fleet import (
     fleet_deployment_specs,
     host_slug,
     placement_table,
+    plan_rechecks,
     plan_scope,
     worker_command,
 )
@@ -106,6 +107,49 @@ def test_steps_not_host_local_move_to_the_central_run():
     assert (central.gpu, central.disk, central.logs, central.restart) == (False, True, False, True)
     assert (host.gpu, host.disk, host.logs, host.restart) == (True, False, True, False)
     assert host.endpoints == []  # no restart here, so nothing to probe locally
+
+
+def test_a_host_part_sent_without_probes_keeps_its_own_steps_and_its_restarts():
+    p = plan_scope(fleet_config(), "host", "gpu-a", probe=False)
+    assert p.endpoints == []  # the central run probes; nothing is probed twice
+    assert [e.name for e in p.owned] == ["a1", "a2"]  # a GPU memory alert here still restarts them
+    assert (p.gpu, p.disk, p.logs, p.restart) == (True, True, True, True)
+
+
+def test_a_re_check_probes_only_the_named_endpoints_and_skips_the_host_steps():
+    p = plan_scope(fleet_config(), "host", "gpu-a", endpoints=["a2"], host_checks=False)
+    assert [e.name for e in p.endpoints] == [e.name for e in p.owned] == ["a2"]
+    assert (p.gpu, p.disk, p.logs, p.restart) == (False, False, False, True)
+
+
+def test_endpoints_narrow_a_central_run_and_never_widen_a_host_part():
+    central = plan_scope(fleet_config(), "central", endpoints=["b1", "a1"])
+    assert [e.name for e in central.endpoints] == ["a1", "b1"] and central.owned == []  # restarts: hosts'
+    with pytest.raises(ConfigError, match="'b1' runs on host 'gpu-b', not on 'gpu-a'") as e:
+        plan_scope(fleet_config(), "host", "gpu-a", endpoints=["b1"])
+    assert e.value.key == "endpoints"
+    with pytest.raises(ConfigError, match="no endpoint named 'zz'"):
+        plan_scope(fleet_config(), "all", endpoints=["zz"])
+    # restarts not host-local: a host part owns nothing, whatever it is sent
+    assert plan_scope(fleet_config(host_local_steps=["gpu"]), "host", "gpu-a", endpoints=["a1"]).owned == []
+
+
+def _check(target, status):
+    from llm_upkeep.checks import CheckResult
+
+    return CheckResult(check="ttft", target=target, status=status, value=1.0, unit="s")
+
+
+def test_what_the_central_run_found_failing_goes_back_to_each_endpoints_host():
+    cfg = fleet_config()
+    checks = [_check("b1", "alert"), _check("a1", "ok"), _check("a2", "error"), _check("gpu0", "alert")]
+    assert plan_rechecks(cfg, checks, cfg.endpoints) == {"gpu-a": ["a2"], "gpu-b": ["b1"]}
+    assert plan_rechecks(cfg, checks, cfg.endpoints[:1]) == {}  # only what this run probed
+    assert plan_rechecks(cfg, [_check("a1", "warn")], cfg.endpoints) == {}  # a warning restarts nothing
+    # restarts decided centrally, or one host: nothing goes back
+    assert plan_rechecks(fleet_config(host_local_steps=["gpu"]), checks, cfg.endpoints) == {}
+    one = parse_config({"endpoints": [{"name": "x", "api": "ollama", "url": "http://h:1", "model": "m"}]}, None)
+    assert plan_rechecks(one, [_check("x", "alert")], one.endpoints) == {}
 
 
 @pytest.mark.parametrize(

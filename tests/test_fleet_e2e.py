@@ -255,15 +255,22 @@ async def _part(api: str, flow_run_id) -> dict | None:
 
 
 async def _children(api: str, parent_id) -> dict[str, object]:
-    """Host parts a central run dispatched: deployment name -> flow run."""
+    """Host parts a central run dispatched: deployment name -> flow run (one run per deployment)."""
+    return {name: r for name, r in await _child_runs(api, parent_id)}
+
+
+async def _child_runs(api: str, parent_id) -> list[tuple[str, object]]:
+    """Every flow run a central run dispatched, oldest first, with its deployment's name."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+    from prefect.client.schemas.sorting import FlowRunSort
 
     async with _client(api) as c:
         runs = await c.read_flow_runs(
-            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id]))
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id])),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
         )
         deps = {d.id: d.name for d in await c.read_deployments()}
-    return {deps.get(r.deployment_id, "?"): r for r in runs}
+    return sorted(((deps.get(r.deployment_id, "?"), r) for r in runs), key=lambda x: x[1].created)
 
 
 async def _markdown(api: str, key: str) -> str:
@@ -340,35 +347,53 @@ def test_fleet_end_to_end_on_postgresql(fleet):
     for h in HOSTS:
         assert f"| {h} | 0 |" in report, report  # a GPU row per host in the one fleet report
 
-    # 3. The fleet daily health: B's endpoint is slow, so B's part restarts it, on B. C's endpoint
-    # answers in 15 s; C's worker is killed while its part runs: A and B still finish, and the
-    # report names C as missing and alerts.
+    # 3. The fleet daily health. The central run probes every endpoint while each host's part runs its
+    # own steps without probing; then it sends the endpoints it found slow back to their hosts: B
+    # re-probes ep-b (1.2 s), still slow, and restarts it, on B. C's endpoint answers in 15 s; C's
+    # worker is killed while its re-check runs: A and B still finish, and the report names C as
+    # missing and alerts.
     fleet["slack"].messages.clear()
     (dh_id,) = run(_create(api, [("daily-health/daily-health", {"chain_runbook": False})]))
     t0 = time.monotonic()
+
+    def recheck_of(kids, h):
+        return next((r for n, r in kids if n == f"daily-health-{h}" and r.parameters.get("endpoints")), None)
+
     while True:
-        kids = run(_children(api, dh_id))
-        c = kids.get("daily-health-gpu-c")
+        kids = run(_child_runs(api, dh_id))
+        c = recheck_of(kids, "gpu-c")
         if c is not None and c.state_name == "Running":
             break
-        assert time.monotonic() - t0 < 180, {k: v.state_name for k, v in kids.items()}
+        assert time.monotonic() - t0 < 180, [(n, r.state_name, r.parameters) for n, r in kids]
         time.sleep(0.3)
     _kill_tree(fleet["workers"]["gpu-c"])
     (dh,) = run(_wait(api, [dh_id], 240 + PART_TIMEOUT_S))
     assert dh.state_name == "Completed"
     fleet["marks"]["daily health"] = time.monotonic() - t_test
-    kids = run(_children(api, dh_id))
-    assert kids["daily-health-gpu-a"].state_name == "Completed"
-    assert kids["daily-health-gpu-b"].state_name == "Completed"
-    assert kids["daily-health-gpu-c"].state_name != "Completed"
+    kids = run(_child_runs(api, dh_id))
+    first = {n: r for n, r in kids if not r.parameters.get("endpoints")}
+    assert set(first) == {f"daily-health-{h}" for h in HOSTS}, [(n, r.parameters) for n, r in kids]
+    assert all(r.parameters["probe"] is False for r in first.values())  # probed once, centrally
+    assert first["daily-health-gpu-a"].state_name == "Completed"
+    assert first["daily-health-gpu-b"].state_name == "Completed"
+    rb, rc = recheck_of(kids, "gpu-b"), recheck_of(kids, "gpu-c")
+    assert recheck_of(kids, "gpu-a") is None  # A's endpoint was healthy: nothing went back to A
+    assert rb.parameters["endpoints"] == ["ep-b"] and rb.parameters["host_checks"] is False
+    assert rb.state_name == "Completed" and rc.state_name != "Completed"
     assert fleet["restarts"].read_text().splitlines() == ["gpu-b ep-b"]  # on B, and nowhere else
-    b_part = run(_part(api, kids["daily-health-gpu-b"].id))
+    b_part = run(_part(api, rb.id))
     assert [(a["target"], a["decision"]) for a in b_part["actions"]] == [("ep-b", "executed")]
+    assert {c["target"] for c in b_part["checks"] if c["check"] == "ttft"} == {"ep-b"}  # re-probed on B
     report = run(_markdown(api, "daily-health-report"))
-    rows = {ln.split("|")[1].strip(): ln for ln in report.splitlines() if ln.startswith("| gpu-")}
-    assert "MISSING" in rows["gpu-c"] and "ok" in rows["gpu-a"] and "degraded" in rows["gpu-b"], report
+    rows: dict[str, list[str]] = {}
+    for ln in report.splitlines():
+        if ln.startswith("| gpu-"):
+            rows.setdefault(ln.split("|")[1].strip(), []).append(ln)
+    assert any("MISSING" in r and "re-check of ep-c" in r for r in rows["gpu-c"]), report
+    assert [("ok" in r) for r in rows["gpu-a"]] == [True], report
+    assert any("degraded" in r and "re-check of ep-b" in r for r in rows["gpu-b"]), report
     alerts = " ".join(json.dumps(m) for m in fleet["slack"].messages)
-    assert "gpu-c" in alerts and "daily_health_host_part" in alerts, alerts[:2000]
+    assert "gpu-c" in alerts and "daily_health_recheck" in alerts, alerts[:2000]
 
     # 4. The central runbook (a dry run) for A's and B's endpoints dispatches one part to each of those
     # hosts: each part diagnoses only its own endpoints, on its own worker, and restarts nothing.

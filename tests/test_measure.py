@@ -63,6 +63,36 @@ def test_refused_endpoint_and_order_of_many(sim_factory, monkeypatch):
     assert res[1].error_kind == "connection_refused"
 
 
+@pytest.mark.parametrize(("fault", "tries"), [("http_500", 3), ("malformed", 1), ("oom", 1)])
+def test_a_probe_retries_only_transient_failures_with_doubling_delays(sim_factory, fault, tries, monkeypatch):
+    monkeypatch.setenv(measure.ENV_ISOLATION, "process")
+    sim = sim_factory(ttft_s=0.02, itl_s=0.005, tokens=10)
+    sim.set_fault(fault)
+    waits: list[float] = []
+
+    async def sleep(s):
+        waits.append(s)
+
+    r = asyncio.run(measure.measure_probe_retried(endpoint_for(sim, timeout_s=2.0), prompt="hi", max_tokens=8,
+                                                  retries=2, retry_delay_s=0.5, sleep=sleep))  # fmt: skip
+    gens = [q for q in sim.requests if q["path"] in ("/api/chat", "/api/generate")]
+    assert len(gens) == tries and not r.ok  # the last try's classified failure is the result
+    assert waits == [0.5, 1.0][: tries - 1]
+
+
+def test_a_probe_that_recovers_on_retry_reads_ok(sim_factory, monkeypatch):
+    monkeypatch.setenv(measure.ENV_ISOLATION, "process")
+    sim = sim_factory(ttft_s=0.02, itl_s=0.005, tokens=10)
+    sim.set_fault("http_500")
+
+    async def sleep(_s):
+        sim.set_fault(None)  # the server came back while the probe waited
+
+    r = asyncio.run(measure.measure_probe_retried(endpoint_for(sim, timeout_s=2.0), prompt="hi", max_tokens=8,
+                                                  retries=2, retry_delay_s=0.5, sleep=sleep))  # fmt: skip
+    assert r.ok and r.output_tokens == 8
+
+
 def test_api_key_reaches_the_server_from_the_probe_process(sim_factory, monkeypatch):
     """The key is resolved here when the probe is asked for, even when the probe process was
     started before the variable was set."""

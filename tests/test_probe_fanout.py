@@ -21,5 +21,5 @@ def test_200_endpoints_at_once_read_ttft_close_to_a_lone_probe(monkeypatch):
         stop_sims(procs)
     print(out)
     assert out["ok"] == 200 and out["failed"] == {}, out
-    # measured 1.01-1.2 x on this machine after the change; 18 x before it (at 500)
-    assert out["p50_over_bare"] <= 1.5, out
+    # measured here: 1.01-1.03 x after the change, 1.62 x before it (15 x at 500 endpoints)
+    assert out["p50_over_bare"] <= 1.3, out

@@ -82,6 +82,11 @@ class _ProcessBackend:
     def alive(self) -> bool:
         return self.proc.poll() is None and self.pid == os.getpid()
 
+    @property
+    def queued(self) -> int:
+        """Probes sent and not yet answered (the process starts them paced)."""
+        return len(self._waiting)
+
     def submit(self, endpoint: EndpointConfig, prompt: str, max_tokens: int, chat: bool) -> concurrent.futures.Future:
         fut: concurrent.futures.Future = concurrent.futures.Future()
         req = {"endpoint": endpoint.model_dump(mode="json"), "prompt": prompt, "max_tokens": max_tokens, "chat": chat,
@@ -234,6 +239,15 @@ def _timeout_result(endpoint: EndpointConfig, detail: str) -> ProbeResult:
     )  # fmt: skip
 
 
+def stuck_limit_s(endpoint: EndpointConfig, queued: int = 0) -> float:
+    """How long a probe may take before the probe process is considered stuck: the endpoint's own
+    deadline, Ollama's /api/ps read, a margin, and the paced start of the probes queued before it
+    (probe_worker.START_INTERVAL_S each: 2,000 endpoints at once wait up to 10 s to start)."""
+    from llm_upkeep.probe_worker import START_INTERVAL_S
+
+    return endpoint.timeout_s + min(PS_TIMEOUT_S, endpoint.timeout_s) + STUCK_MARGIN_S + START_INTERVAL_S * queued
+
+
 async def measure_probe(
     endpoint: EndpointConfig, *, prompt: str = "test", max_tokens: int = 16, chat: bool = True,
     path: str | None = None,
@@ -252,7 +266,7 @@ async def measure_probe(
     backend = _backend(kind)
     if backend is None and kind == "process":
         backend = _backend("thread")
-    limit = endpoint.timeout_s + min(PS_TIMEOUT_S, endpoint.timeout_s) + STUCK_MARGIN_S
+    limit = stuck_limit_s(endpoint, getattr(backend, "queued", 0))
     try:
         fut = backend.submit(endpoint, prompt, max_tokens, chat)
         return await asyncio.wait_for(asyncio.wrap_future(fut), limit)

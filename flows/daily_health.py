@@ -85,17 +85,17 @@ async def daily_health(
     state_dir = str(cfg.state_path)
     plan = plan_scope(cfg, scope, host, endpoints, probe, host_checks)
     if plan.endpoints:
-        start_probe_worker()  # its imports overlap the steps before the probes; a host part probes nothing
+        start_probe_worker()  # its imports overlap the steps before the probes; a part sent with probe=false starts none
     logger.info("daily health %s", plan.describe())
     # Fleet: the central run dispatches each host's part (NVML, disk, logs, restarts of its own
     # endpoints) to that host's queue before it probes (created first, so the hosts work while the
     # probes stream instead of queueing behind them), and reports one row per host.
-    started_parts = None
+    started_parts, part_base = None, {}
     if scope == "central" and dispatching(cfg) and runs_on_hosts(cfg.fleet, "daily-health"):
         # probe=False: the hosts' parts start at once with their own steps; this run probes.
-        common = {"allow_restart": allow_restart, "chain_runbook": chain_runbook, "probe": False,
-                  **({"config_path": config_path} if config_path else {})}  # fmt: skip
-        per_host = {h.name: {"scope": "host", "host": h.name, **common} for h in cfg.fleet.hosts}
+        part_base = {"scope": "host", "allow_restart": allow_restart, "chain_runbook": chain_runbook,
+                     **({"config_path": config_path} if config_path else {})}  # fmt: skip
+        per_host = {h.name: {**part_base, "host": h.name, "probe": False} for h in cfg.fleet.hosts}
         if endpoints is not None:  # the narrowing travels: a host restarts only what this run covers
             per_host = {h: dict(p, endpoints=[n for n in endpoints if cfg.endpoint(n).host == h])
                         for h, p in per_host.items()}  # fmt: skip
@@ -145,9 +145,7 @@ async def daily_health(
                     why.setdefault(c.target, []).append(c.check)
             logger.info("re-check on their hosts: %s", "; ".join(
                 f"{h}: " + ", ".join(f"{n} ({'/'.join(why[n])})" for n in names) for h, names in rechecks.items()))
-            per_host = {h: {"scope": "host", "host": h, "endpoints": names, "host_checks": False,
-                            "allow_restart": allow_restart, "chain_runbook": chain_runbook,
-                            **({"config_path": config_path} if config_path else {})}
+            per_host = {h: {**part_base, "host": h, "endpoints": names, "host_checks": False}
                         for h, names in rechecks.items()}  # fmt: skip
             started_rechecks = await start_host_parts(cfg, "daily-health", per_host)
 

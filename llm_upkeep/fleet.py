@@ -136,10 +136,9 @@ def _narrow(cfg: Config, plan: ScopePlan, names: list[str] | None, probe: bool, 
                                   key="endpoints")  # fmt: skip
         wanted = set(names)
         covered = [e for e in covered if e.name in wanted]
-    keep = host_checks
     return ScopePlan(
-        plan.scope, plan.host, covered if probe else [], plan.gpu and keep, plan.disk and keep,
-        plan.logs and keep, plan.restart, plan.key_suffix, covered if plan.restart else [],
+        plan.scope, plan.host, covered if probe else [], plan.gpu and host_checks, plan.disk and host_checks,
+        plan.logs and host_checks, plan.restart, plan.key_suffix, covered if plan.restart else [],
     )  # fmt: skip
 
 

@@ -15,14 +15,9 @@ from llm_upkeep.alerts import Delivery, runbook_hint
 from llm_upkeep.checks import CheckResult, Status, overall_status
 from llm_upkeep.config import Config, HealthConfig
 from llm_upkeep.fleet_parts import HostPart
-from llm_upkeep.measure import TRANSIENT_KINDS
 from llm_upkeep.probe import ProbeResult
 from llm_upkeep.restart import RestartOutcome
 from llm_upkeep.servermetrics.leak import restart_reason as leak_restart_reason
-
-# Probe failures worth retrying: the server may come back in seconds. A hang is not retried
-# (it would only burn another full timeout), nor is a 4xx (asking again will not help).
-TRANSIENT_ERRORS = TRANSIENT_KINDS  # retried: the measurement path decides (llm_upkeep/measure.py)
 
 # Ollama reports load_duration; above this the probe paid for a cold model load.
 COLD_LOAD_WARN_S = 5.0

@@ -304,6 +304,8 @@ async def measure_probes(
     ))  # fmt: skip
 
 
+# Probe failures worth retrying: the server may come back in seconds. A hang is not retried
+# (it would only burn another full timeout), nor is a 4xx (asking again will not help).
 TRANSIENT_KINDS = frozenset({"connection_refused", "connect_timeout", "http_5xx"})
 
 

@@ -16,7 +16,7 @@ from prefect.utilities.annotations import quote
 from llm_upkeep.checks import CheckResult, overall_status
 from llm_upkeep.clients import make_http_client
 from llm_upkeep.config import Config
-from llm_upkeep.fleet import plan_rechecks, plan_scope, runs_on_hosts
+from llm_upkeep.fleet import first_parts, plan_rechecks, plan_scope, recheck_parts, runs_on_hosts
 from llm_upkeep.fleet_parts import part_checks, prefix_checks, render_hosts
 from llm_upkeep.health import HealthResult, check_probe, plan_restarts, render_report
 from llm_upkeep.logrotate import check_rotation
@@ -95,11 +95,7 @@ async def daily_health(
         # probe=False: the hosts' parts start at once with their own steps; this run probes.
         part_base = {"scope": "host", "allow_restart": allow_restart, "chain_runbook": chain_runbook,
                      **({"config_path": config_path} if config_path else {})}  # fmt: skip
-        per_host = {h.name: {**part_base, "host": h.name, "probe": False} for h in cfg.fleet.hosts}
-        if endpoints is not None:  # the narrowing travels: a host restarts only what this run covers
-            per_host = {h: dict(p, endpoints=[n for n in endpoints if cfg.endpoint(n).host == h])
-                        for h, p in per_host.items()}  # fmt: skip
-        started_parts = await start_host_parts(cfg, "daily-health", per_host)
+        started_parts = await start_host_parts(cfg, "daily-health", first_parts(cfg, part_base, endpoints))
 
     # Host-local steps run in the task runner's threads while the probes stream.
     gpu_f = collect_gpus_task.submit() if plan.gpu else None
@@ -145,9 +141,7 @@ async def daily_health(
                     why.setdefault(c.target, []).append(c.check)
             logger.info("re-check on their hosts: %s", "; ".join(
                 f"{h}: " + ", ".join(f"{n} ({'/'.join(why[n])})" for n in names) for h, names in rechecks.items()))
-            per_host = {h: {**part_base, "host": h, "endpoints": names, "host_checks": False}
-                        for h, names in rechecks.items()}  # fmt: skip
-            started_rechecks = await start_host_parts(cfg, "daily-health", per_host)
+            started_rechecks = await start_host_parts(cfg, "daily-health", recheck_parts(part_base, rechecks))
 
     if allow_restart and plan.restart:
         for name, reason in plan_restarts(cfg, checks, plan.owned).items():

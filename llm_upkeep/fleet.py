@@ -160,6 +160,26 @@ def plan_rechecks(cfg: Config, checks: list, probed: list[EndpointConfig]) -> di
     return {h.name: by_host[h.name] for h in cfg.fleet.hosts if h.name in by_host}
 
 
+def first_parts(cfg: Config, base: dict, endpoints: list[str] | None) -> dict[str, dict]:
+    """Each host's first daily-health part: its own steps, no probes (the central run probes).
+
+    base: what every part shares (scope, restart and runbook switches, config path). A central run
+    narrowed to some endpoints hands each host only its share of them (a host given none runs its
+    GPU, disk and log steps and restarts nothing), so a part never restarts what the run was not
+    asked to cover."""
+    per_host = {h.name: {**base, "host": h.name, "probe": False} for h in cfg.fleet.hosts}
+    if endpoints is not None:
+        for h, p in per_host.items():
+            p["endpoints"] = [n for n in endpoints if cfg.endpoint(n).host == h]
+    return per_host
+
+
+def recheck_parts(base: dict, rechecks: dict[str, list[str]]) -> dict[str, dict]:
+    """The second part of the hosts given endpoints back by plan_rechecks: probes of those
+    endpoints only, and no GPU, disk or log steps (the host's first part ran them)."""
+    return {h: {**base, "host": h, "endpoints": names, "host_checks": False} for h, names in rechecks.items()}
+
+
 # ---------------------------------------------------------------- the placement model
 
 Where = Literal["central", "endpoint-host", "every-host"]

@@ -15,11 +15,13 @@ from llm_upkeep.fleet import (
     ALL_HOST_STEPS,
     PLACEMENTS,
     WHERE,
+    first_parts,
     fleet_deployment_specs,
     host_slug,
     placement_table,
     plan_rechecks,
     plan_scope,
+    recheck_parts,
     worker_command,
 )
 
@@ -150,6 +152,34 @@ def test_what_the_central_run_found_failing_goes_back_to_each_endpoints_host():
     assert plan_rechecks(fleet_config(host_local_steps=["gpu"]), checks, cfg.endpoints) == {}
     one = parse_config({"endpoints": [{"name": "x", "api": "ollama", "url": "http://h:1", "model": "m"}]}, None)
     assert plan_rechecks(one, [_check("x", "alert")], one.endpoints) == {}
+
+
+def _planned(cfg, params):
+    """What a host part would cover, given the parameters the central run sends it."""
+    kw = {k: params[k] for k in ("endpoints", "probe", "host_checks") if k in params}
+    return plan_scope(cfg, params["scope"], params["host"], **kw)
+
+
+def test_a_central_run_narrowed_to_some_endpoints_hands_each_host_only_its_share():
+    cfg, base = fleet_config(), {"scope": "host", "allow_restart": True, "chain_runbook": True}
+    whole = first_parts(cfg, base, None)
+    assert whole == {h: {**base, "host": h, "probe": False} for h in ("gpu-a", "gpu-b")}  # no narrowing sent
+    assert [e.name for e in _planned(cfg, whole["gpu-a"]).owned] == ["a1", "a2"]
+    narrowed = first_parts(cfg, base, ["b1", "a2"])
+    assert narrowed["gpu-a"]["endpoints"] == ["a2"] and narrowed["gpu-b"]["endpoints"] == ["b1"]
+    only_b = first_parts(cfg, base, ["b1"])
+    a, b = _planned(cfg, only_b["gpu-a"]), _planned(cfg, only_b["gpu-b"])
+    assert (a.owned, a.endpoints, a.gpu, a.disk, a.logs) == ([], [], True, True, True)  # its own steps, no restart
+    assert ([e.name for e in b.owned], b.endpoints) == (["b1"], [])
+
+
+def test_a_re_check_part_probes_what_it_was_sent_back_and_nothing_else():
+    cfg, base = fleet_config(), {"scope": "host", "allow_restart": True, "chain_runbook": False}
+    parts = recheck_parts(base, {"gpu-a": ["a2"]})
+    assert list(parts) == ["gpu-a"]
+    p = _planned(cfg, parts["gpu-a"])
+    assert [e.name for e in p.endpoints] == [e.name for e in p.owned] == ["a2"]
+    assert (p.gpu, p.disk, p.logs) == (False, False, False)
 
 
 @pytest.mark.parametrize(

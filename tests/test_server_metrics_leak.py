@@ -42,13 +42,13 @@ def growing_percents(n: int, per_day: float = 2.0, start: float = 80.0) -> list[
     return [start + per_day * i for i in range(n)]
 
 
-def plant(state_dir, now, percents, *, step_h=24.0, running=0.0, pid=PID):
-    """Samples ending one step before now, oldest first."""
+def plant(state_dir, now, percents, *, step_h=24.0, running=0.0, pid=PID, host="local"):
+    """Samples ending one step before now, oldest first, as host `host` recorded them."""
     n = len(percents)
     for i, pct in enumerate(percents):
         at = now - timedelta(hours=step_h * (n - i))
         store.append_process_samples(state_dir, snapshot(at, int(TOTAL * pct / 100), pid), running=running,
-                                     preallocating=True)  # fmt: skip
+                                     preallocating=True, host=host)  # fmt: skip
 
 
 def trends(state_dir, now, running=0.0, cfg=None):
@@ -144,13 +144,17 @@ def make_config(tmp_path, sim, marker: Path):
     return str(p)
 
 
-def vllm_config(tmp_path, sim_factory, kv: float):
-    """A simulated idle vLLM (its recorded /metrics) and a config that really restarts it."""
+def vllm_sim_config(tmp_path, sim_factory, kv: float):
+    """A simulated idle vLLM (its recorded /metrics), a config that really restarts it, and the sim."""
     recorded = (Path(__file__).parent / "fixtures/server_metrics/vllm_v1.prom").read_text()
     values = {"vllm:kv_cache_usage_perc": kv, "vllm:num_requests_running": 0, "vllm:num_requests_waiting": 0}
     sim = sim_factory(ttft_s=0.02, itl_s=0.002, tokens=4, metrics_text=recorded, metrics_values=values)
     marker = tmp_path / "restarted"
-    return make_config(tmp_path, sim, marker), marker
+    return make_config(tmp_path, sim, marker), marker, sim
+
+
+def vllm_config(tmp_path, sim_factory, kv: float):
+    return vllm_sim_config(tmp_path, sim_factory, kv)[:2]
 
 
 def run(cfg_path):
@@ -210,3 +214,60 @@ def test_quick_check_on_a_vllm_host_at_96_percent_is_ok(sim_factory, vllm_host, 
     assert by(res, "kv_cache_usage", "vllm").value == 41.0
     assert res.status == "ok", [c.public() for c in res.checks if c.status != "ok"]
     assert not (tmp_path / "state" / "history.sqlite").exists()  # read-only
+
+
+def fleet_part(cfg_path: str) -> str:
+    """The same host as one host of a fleet: its endpoint on gpu-a, listed in [fleet]."""
+    import tomllib
+
+    import tomli_w
+
+    data = tomllib.loads(Path(cfg_path).read_text())
+    data["endpoints"][0]["host"] = "gpu-a"
+    data["fleet"] = {"hosts": [{"name": "gpu-a"}]}
+    Path(cfg_path).write_text(tomli_w.dumps(data))
+    return cfg_path
+
+
+def run_part(cfg_path):
+    """A fleet host's first daily-health part, as the central run sends it: no probes."""
+    from flows.daily_health import daily_health
+
+    return asyncio.run(daily_health(config_path=cfg_path, chain_runbook=False, scope="host", host="gpu-a",
+                                    probe=False))  # fmt: skip
+
+
+def generations(sim) -> list[str]:
+    return [r["path"] for r in sim.requests if r["path"] != "/metrics"]
+
+
+@pytest.mark.prefect
+def test_a_fleet_host_part_sent_without_probes_still_reads_its_servers_metrics(
+    prefect_harness, sim_factory, vllm_host, tmp_path
+):
+    """The central run probes; the host's part must still read its own servers' /metrics, or its
+    GPU check would fall back to the device-total rule and alert on a pre-allocating vLLM."""
+    vllm_host(0.965)
+    cfg, marker, sim = vllm_sim_config(tmp_path, sim_factory, kv=0.41)
+    plant(tmp_path / "state", datetime.now(UTC), steady_percents(7), host="gpu-a")
+    result = run_part(fleet_part(cfg))
+    assert generations(sim) == [] and not [c for c in result.checks if c.check == "ttft"]  # probed once, centrally
+    assert by(result, "gpu_memory", "0").status == "ok" and "pre-allocate" in by(result, "gpu_memory", "0").detail
+    assert by(result, "kv_cache_usage", "vllm").value == 41.0
+    assert result.actions == [] and not marker.exists()
+    assert result.status == "ok", [c.public() for c in result.checks if c.status != "ok"]
+
+
+@pytest.mark.prefect
+def test_a_fleet_host_part_without_probes_restarts_its_own_endpoint_on_a_memory_trend(
+    prefect_harness, sim_factory, vllm_host, tmp_path
+):
+    vllm_host(0.94)
+    cfg, marker, sim = vllm_sim_config(tmp_path, sim_factory, kv=0.3)
+    plant(tmp_path / "state", datetime.now(UTC), growing_percents(7), host="gpu-a")  # its own history
+    result = run_part(fleet_part(cfg))
+    (a,) = result.actions
+    assert a.target == "vllm" and a.decision == "executed" and "GPU memory growing" in a.reason
+    assert marker.read_text() == "r"
+    # the recovery probe after the restart is the only generation this part sends
+    assert len(generations(sim)) == 1

@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 
+from llm_upkeep.warm_start.tls import share_api_tls_contexts
 from llm_upkeep.warm_start.wire import DEFAULT_ENGINE, ENGINE_ENV, WireError, recv_message, send_message
 
 READY_LINE = "llm-upkeep warm start: ready"
@@ -235,6 +236,7 @@ def run_child(
     if go.get("go") is not True:
         os._exit(0)
     threading.Thread(target=_die_with_launcher, args=(conn,), name="warm-launcher-watch", daemon=True).start()
+    share_api_tls_contexts()  # in the child: nothing cached outlives the run
     import runpy
 
     runpy.run_module(engine, run_name="__main__", alter_sys=True)

@@ -2,10 +2,11 @@
 
 Why: every ``PrefectClient``/``SyncPrefectClient`` Prefect creates builds a fresh
 ``ssl.create_default_context(cafile=certifi.where())`` (or the PREFECT_API_SSL_CERT_FILE bundle),
-parsing the whole CA bundle each time, whether the API URL is https or not: 45 ms of CPU here,
-13 to 17 clients in one daily-health host part, so 0.6-0.8 s of a part's CPU went to the same
-context built over and over. On a fleet that is every host's every run, and on the benchmark's
-2-core machine it is CPU the 20 host parts take from the central run.
+parsing the whole CA bundle each time, whether the API URL is https or not: 45 ms of CPU on our
+slower test machine, and 13 clients in one daily-health host part run locally (a worker's run
+opens more), so over 0.6 s of a part's CPU went to the same context built over and over. On a
+fleet that is every host's every run, and on the benchmark's 2-core machine it is CPU the 20 host
+parts take from the central run.
 
 What this changes: in a warm-started run's process only (installed in the forked child, so
 nothing is cached in the long-lived zygote), the clients' module gets an ``ssl`` whose

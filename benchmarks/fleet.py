@@ -359,7 +359,7 @@ def bench_db(kind: str, args, urls: list[str], base: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "LLM_UPKEEP_"))}
     env.update({
         "PREFECT_HOME": str(work / "home"), "PREFECT_API_URL": api,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1", "PREFECT_LOGGING_LEVEL": args.log_level,
         "PREFECT_WORKER_PREFETCH_SECONDS": "5",
         "LLM_UPKEEP_PROJECT_DIR": str(ROOT), "PYTHONPATH": str(ROOT),
     })  # fmt: skip
@@ -467,6 +467,9 @@ def main() -> int:
     ap.add_argument("--ttft", type=float, default=0.5)
     ap.add_argument("--part-timeout", type=float, default=600, help="[fleet] part_timeout_s")
     ap.add_argument("--poll", type=float, default=5.0, help="[fleet] worker_poll_s (how often workers ask for runs)")
+    ap.add_argument("--log-level", default="INFO",
+                    help="PREFECT_LOGGING_LEVEL of the server, workers and runs: INFO, an install's default, sends "
+                         "every run's and task's log lines to the API; WARNING (the earlier figures) sends almost none")  # fmt: skip
     ap.add_argument("--cold", action="store_true", help="workers start each run cold (llm-upkeep worker --cold)")
     ap.add_argument("--sims-per-process", type=int, default=25,
                     help="simulated endpoints per simulator process (one host's worth at 500 / 20)")
@@ -501,6 +504,7 @@ def main() -> int:
             shutil.rmtree(base, ignore_errors=True)
     out = {
         "worker_start": "cold" if args.cold else "warm",
+        "log_level": args.log_level,
         "endpoints": args.endpoints,
         "hosts": args.hosts,
         "true_ttft_s": args.ttft,

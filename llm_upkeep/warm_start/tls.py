@@ -34,8 +34,8 @@ class _SharedContexts(types.ModuleType):
     def __init__(self) -> None:
         super().__init__("ssl")
         self._contexts: dict[tuple, ssl.SSLContext] = {}
-        self.built = 0  # contexts really built (tests and the benchmark read it)
-        self.asked = 0
+        self.built = 0  # contexts really built (the tests read it)
+        self.asked = 0  # calls answered
 
     def __getattr__(self, name: str) -> Any:  # everything else is the real module
         return getattr(ssl, name)

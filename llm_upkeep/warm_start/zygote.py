@@ -19,6 +19,7 @@ run behind it) and runs ``prefect.engine`` as ``python -m`` would, ending like a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import json
@@ -236,7 +237,10 @@ def run_child(
     if go.get("go") is not True:
         os._exit(0)
     threading.Thread(target=_die_with_launcher, args=(conn,), name="warm-launcher-watch", daemon=True).start()
-    share_api_tls_contexts()  # in the child: nothing cached outlives the run
+    # In the child: nothing cached outlives the run. Never a reason not to run: if Prefect failed
+    # to import here, the engine reports that itself, as a cold start would.
+    with contextlib.suppress(Exception):
+        share_api_tls_contexts()
     import runpy
 
     runpy.run_module(engine, run_name="__main__", alter_sys=True)

@@ -1,8 +1,9 @@
 """A stand-in for ``prefect.engine`` in the warm-start tests: reports where and how it runs.
 
 Prints one JSON line (pid, parent pid, cwd, argv, the WARM_TEST_* variables of its environment,
-whether Prefect was already imported when it started, whether its API clients share a TLS context), then: sleeps WARM_TEST_SLEEP seconds (its
-pid written to WARM_TEST_PIDFILE first) and exits with WARM_TEST_EXIT.
+whether Prefect was already imported when it started, whether its API clients share a TLS
+context), then: sleeps WARM_TEST_SLEEP seconds (its pid written to WARM_TEST_PIDFILE first) and
+exits with WARM_TEST_EXIT.
 """
 
 import json

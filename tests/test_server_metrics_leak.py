@@ -144,17 +144,13 @@ def make_config(tmp_path, sim, marker: Path):
     return str(p)
 
 
-def vllm_sim_config(tmp_path, sim_factory, kv: float):
+def vllm_config(tmp_path, sim_factory, kv: float):
     """A simulated idle vLLM (its recorded /metrics), a config that really restarts it, and the sim."""
     recorded = (Path(__file__).parent / "fixtures/server_metrics/vllm_v1.prom").read_text()
     values = {"vllm:kv_cache_usage_perc": kv, "vllm:num_requests_running": 0, "vllm:num_requests_waiting": 0}
     sim = sim_factory(ttft_s=0.02, itl_s=0.002, tokens=4, metrics_text=recorded, metrics_values=values)
     marker = tmp_path / "restarted"
     return make_config(tmp_path, sim, marker), marker, sim
-
-
-def vllm_config(tmp_path, sim_factory, kv: float):
-    return vllm_sim_config(tmp_path, sim_factory, kv)[:2]
 
 
 def run(cfg_path):
@@ -173,7 +169,7 @@ def test_vllm_host_at_95_percent_steady_does_not_alert_or_restart(
     prefect_harness, sim_factory, vllm_host, tmp_path
 ):
     vllm_host(0.965)  # over the 95 % device alert level: the old rule restarted here
-    cfg, marker = vllm_config(tmp_path, sim_factory, kv=0.41)
+    cfg, marker, _ = vllm_config(tmp_path, sim_factory, kv=0.41)
     now = datetime.now(UTC)
     plant(tmp_path / "state", now, steady_percents(7))
     result = run(cfg)
@@ -190,7 +186,7 @@ def test_vllm_host_at_95_percent_steady_does_not_alert_or_restart(
 @pytest.mark.prefect
 def test_vllm_process_growing_2_percent_a_day_restarts(prefect_harness, sim_factory, vllm_host, tmp_path):
     vllm_host(0.94)  # under the device alert level: only the trend can tell
-    cfg, marker = vllm_config(tmp_path, sim_factory, kv=0.3)
+    cfg, marker, _ = vllm_config(tmp_path, sim_factory, kv=0.3)
     plant(tmp_path / "state", datetime.now(UTC), growing_percents(7))  # 80 % -> 92 %, then 94 % now
     result = run(cfg)
     assert by(result, "gpu_memory", "0").status == "ok"  # the device total is still not the signal
@@ -208,7 +204,7 @@ def test_quick_check_on_a_vllm_host_at_96_percent_is_ok(sim_factory, vllm_host, 
     from llm_upkeep.quick_check import run_quick_check
 
     vllm_host(0.965)
-    cfg_path, marker = vllm_config(tmp_path, sim_factory, kv=0.41)
+    cfg_path, marker, _ = vllm_config(tmp_path, sim_factory, kv=0.41)
     res = asyncio.run(run_quick_check(load_config(cfg_path)))
     assert by(res, "gpu_memory", "0").status == "ok" and "pre-allocate" in by(res, "gpu_memory", "0").detail
     assert by(res, "kv_cache_usage", "vllm").value == 41.0
@@ -248,7 +244,7 @@ def test_a_fleet_host_part_sent_without_probes_still_reads_its_servers_metrics(
     """The central run probes; the host's part must still read its own servers' /metrics, or its
     GPU check would fall back to the device-total rule and alert on a pre-allocating vLLM."""
     vllm_host(0.965)
-    cfg, marker, sim = vllm_sim_config(tmp_path, sim_factory, kv=0.41)
+    cfg, marker, sim = vllm_config(tmp_path, sim_factory, kv=0.41)
     plant(tmp_path / "state", datetime.now(UTC), steady_percents(7), host="gpu-a")
     result = run_part(fleet_part(cfg))
     assert generations(sim) == [] and not [c for c in result.checks if c.check == "ttft"]  # probed once, centrally
@@ -263,7 +259,7 @@ def test_a_fleet_host_part_without_probes_restarts_its_own_endpoint_on_a_memory_
     prefect_harness, sim_factory, vllm_host, tmp_path
 ):
     vllm_host(0.94)
-    cfg, marker, sim = vllm_sim_config(tmp_path, sim_factory, kv=0.3)
+    cfg, marker, sim = vllm_config(tmp_path, sim_factory, kv=0.3)
     plant(tmp_path / "state", datetime.now(UTC), growing_percents(7), host="gpu-a")  # its own history
     result = run_part(fleet_part(cfg))
     (a,) = result.actions

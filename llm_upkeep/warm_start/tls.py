@@ -35,7 +35,6 @@ class _SharedContexts(types.ModuleType):
         super().__init__("ssl")
         self._contexts: dict[tuple, ssl.SSLContext] = {}
         self.built = 0  # contexts really built (the tests read it)
-        self.asked = 0  # calls answered
 
     def __getattr__(self, name: str) -> Any:  # everything else is the real module
         return getattr(ssl, name)
@@ -43,7 +42,6 @@ class _SharedContexts(types.ModuleType):
     def create_default_context(self, *args: Any, **kwargs: Any) -> ssl.SSLContext:
         key = (args, tuple(sorted(kwargs.items())))
         with _lock:
-            self.asked += 1
             ctx = self._contexts.get(key)
             if ctx is None:
                 ctx = ssl.create_default_context(*args, **kwargs)

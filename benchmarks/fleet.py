@@ -47,12 +47,15 @@ from tests.pg_fixtures import free_port  # noqa: E402
 from tests.pg_fixtures import pg_bin as tests_pg_bin  # noqa: E402
 
 SIMS = """
-import sys
+import json, sys
 from llm_upkeep.sim.llm_server import SimBehavior, SimServer
 n, ttft = int(sys.argv[1]), float(sys.argv[2])
 servers = [SimServer(SimBehavior(ttft_s=ttft, itl_s=0.01, tokens=16)).start() for _ in range(n)]
 print(" ".join(s.url for s in servers), flush=True)
 sys.stdin.read()
+if sys.argv[3:] == ["timings"]:  # each generation's receipt and first token, wall clock
+    print(json.dumps({s.url: [[r["time"], r["first_token_time"]] for r in list(s.requests)
+                              if "first_token_time" in r] for s in servers}), flush=True)
 """
 
 

@@ -32,17 +32,22 @@ from llm_upkeep.config import EndpointConfig  # noqa: E402
 
 
 def start_sims(n: int, per: int, ttft: float) -> tuple[list[subprocess.Popen], list[str]]:
-    procs = [subprocess.Popen([sys.executable, "-c", SIMS, str(min(per, n - i)), str(ttft)], cwd=ROOT,
+    procs = [subprocess.Popen([sys.executable, "-c", SIMS, str(min(per, n - i)), str(ttft), "timings"], cwd=ROOT,
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
              for i in range(0, n, per)]  # fmt: skip
     return procs, [u for p in procs for u in p.stdout.readline().split()]
 
 
-def stop_sims(procs: list[subprocess.Popen]) -> None:
+def stop_sims(procs: list[subprocess.Popen]) -> dict[str, list[list[float]]]:
+    """Stop the simulators; returns each server's generations as [received, first token sent]
+    (wall clock), in the order they came."""
     for p in procs:
         p.stdin.close()
+    served: dict[str, list[list[float]]] = {}
     for p in procs:
+        served.update(json.loads(p.stdout.read() or "{}"))
         p.wait(timeout=30)
+    return served
 
 
 async def fan_out(urls: list[str], path: str) -> dict:
@@ -66,7 +71,38 @@ async def fan_out(urls: list[str], path: str) -> dict:
         "ttft_max_s": round(ttft[-1], 3) if ttft else None,
         "bare_ttft_s": round(bare.ttft_s, 3) if bare.ttft_s else None,
         "p50_over_bare": round(p50 / bare.ttft_s, 2) if p50 and bare.ttft_s else None,
+        "read": [r.ttft_s if r.ok else None for r in res], "bare_read": bare.ttft_s,
     }  # fmt: skip
+
+
+def split_ttft(out: dict, urls: list[str], served: dict[str, list[list[float]]]) -> dict:
+    """Split each TTFT the probes read into the server's own (its receipt of the request to its
+    first token handed to the socket, from the simulators' records) and what the rest added:
+    the probe process (connection, request, reading the stream, stamping) and the network. On a
+    saturated machine the simulators are late too; that is theirs, and the probe path is judged
+    by the rest. Order per server: the warm-up (first two), the fan-out, the lone probe (first)."""
+    own, added = [], []
+    for i, (url, read) in enumerate(zip(urls, out["read"], strict=True)):
+        gens = served.get(url, [])
+        k = 1 if i < 2 else 0
+        if read is None or len(gens) <= k:
+            continue
+        own.append(gens[k][1] - gens[k][0])
+        added.append(read - own[-1])
+    bare_gens = served.get(urls[0], [])
+    bare_own = bare_gens[2][1] - bare_gens[2][0] if len(bare_gens) > 2 else None
+    res = {k: v for k, v in out.items() if k not in ("read", "bare_read")}
+    if own:
+        res |= {
+            "server_ttft_p50_s": round(statistics.median(own), 3),
+            "server_ttft_max_s": round(max(own), 3),
+            "probe_added_p50_s": round(statistics.median(added), 4),
+            "probe_added_p90_s": round(sorted(added)[int(0.9 * (len(added) - 1))], 4),
+            "probe_added_max_s": round(max(added), 4),
+        }  # fmt: skip
+    if bare_own is not None and out["bare_read"] is not None:
+        res |= {"bare_server_ttft_s": round(bare_own, 4), "bare_probe_added_s": round(out["bare_read"] - bare_own, 4)}
+    return res
 
 
 def main() -> int:
@@ -81,8 +117,8 @@ def main() -> int:
         try:
             out = asyncio.run(fan_out(urls, args.path))
         finally:
-            stop_sims(procs)
-        print(json.dumps({**out, "true_ttft_s": args.ttft}), flush=True)
+            served = stop_sims(procs)
+        print(json.dumps({**split_ttft(out, urls, served), "true_ttft_s": args.ttft}), flush=True)
     return 0
 
 

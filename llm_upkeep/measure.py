@@ -242,10 +242,11 @@ def _timeout_result(endpoint: EndpointConfig, detail: str) -> ProbeResult:
 def stuck_limit_s(endpoint: EndpointConfig, queued: int = 0) -> float:
     """How long a probe may take before the probe process is considered stuck: the endpoint's own
     deadline, Ollama's /api/ps read, a margin, and the paced start of the probes queued before it
-    (probe_worker.START_INTERVAL_S each: 2,000 endpoints at once wait up to 10 s to start)."""
-    from llm_upkeep.probe_worker import START_INTERVAL_S
+    (at most probe_worker.START_WAIT_MAX_S each: 2,000 endpoints at once wait up to 50 s to start
+    on a machine too slow for one start per 5 ms; 10 s where it keeps up)."""
+    from llm_upkeep.probe_worker import START_WAIT_MAX_S
 
-    return endpoint.timeout_s + min(PS_TIMEOUT_S, endpoint.timeout_s) + STUCK_MARGIN_S + START_INTERVAL_S * queued
+    return endpoint.timeout_s + min(PS_TIMEOUT_S, endpoint.timeout_s) + STUCK_MARGIN_S + START_WAIT_MAX_S * queued
 
 
 async def measure_probe(

@@ -143,11 +143,11 @@ def test_thread_and_inline_paths_give_the_same_result(sim_factory, path):
 
 def test_the_stuck_limit_leaves_room_for_the_paced_start_of_a_big_fleet():
     from llm_upkeep.config import EndpointConfig
-    from llm_upkeep.probe_worker import START_INTERVAL_S
+    from llm_upkeep.probe_worker import START_WAIT_MAX_S
 
     ep = EndpointConfig(name="x", api="ollama", url="http://127.0.0.1:1", model="m", timeout_s=30)
     alone = measure.stuck_limit_s(ep)
     assert alone == 30 + min(measure.PS_TIMEOUT_S, 30) + measure.STUCK_MARGIN_S
-    # the 2,000th probe of one batch starts 2,000 intervals late: its own 30 s budget is intact
-    assert measure.stuck_limit_s(ep, 2000) - alone == 2000 * START_INTERVAL_S == 10.0
+    # the 2,000th probe of one batch starts at most 2,000 longest waits late: its own 30 s is intact
+    assert measure.stuck_limit_s(ep, 2000) - alone == 2000 * START_WAIT_MAX_S == 50.0
 

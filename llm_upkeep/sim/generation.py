@@ -12,6 +12,7 @@ import hashlib
 import math
 import random
 import re
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -109,7 +110,12 @@ class GenerationMixin:
         return b.ttft_s * b.slowdown + b.load_duration_s
 
     async def _tokens(self, req: Request, plan: Plan, writer, emit) -> tuple[float, float]:
-        """Emit every planned piece on its absolute schedule; returns (t_first, t_last) loop times."""
+        """Emit every planned piece on its absolute schedule; returns (t_first, t_last) loop times.
+
+        The request's record (``requests``) gets ``first_token_time``, the wall time the first
+        piece was handed to the socket: a test that reads TTFT on a busy machine subtracts the
+        server's own lateness (``first_token_time - time`` against the configured TTFT) from
+        what the client read."""
         loop = asyncio.get_running_loop()
         b = self.behavior
         start = req.t0 + self._first_delay()
@@ -122,10 +128,13 @@ class GenerationMixin:
                 t_first = now
             t_last = now
             await emit(piece, is_thinking)
+            if i == 0:
+                req.record["first_token_time"] = time.time()
             self._generation_tokens_total += 1
         if not pieces:
             await self._sleep_until(start, writer)
             t_first = t_last = loop.time()
+            req.record["first_token_time"] = time.time()
         return t_first, t_last
 
     def _embedding(self, text: str) -> list[float]:

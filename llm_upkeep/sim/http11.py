@@ -33,7 +33,7 @@ MAX_BODY = 32 * 1024 * 1024
 
 
 class Request:
-    __slots__ = ("method", "path", "query", "headers", "body", "json", "t0", "keep_alive", "finished")
+    __slots__ = ("method", "path", "query", "headers", "body", "json", "t0", "keep_alive", "finished", "record")
 
     def __init__(self, method: str, target: str, headers: dict[str, str], body: bytes, t0: float):
         parts = urlsplit(target)
@@ -51,6 +51,7 @@ class Request:
                 self.json = None
         self.keep_alive = True
         self.finished = False
+        self.record: dict[str, Any] = {}
 
 
 class Gone(Exception):
@@ -143,15 +144,14 @@ class HttpMixin:
         req = Request(method.upper(), target, headers, body, asyncio.get_running_loop().time())
         conn = headers.get("connection", "").lower()
         req.keep_alive = version.upper() == "HTTP/1.1" and conn != "close" or conn == "keep-alive"
-        self.requests.append(
-            {
-                "method": req.method,
-                "path": req.path,
-                "json": req.json,
-                "headers": dict(headers),
-                "time": time.time(),
-            }
-        )
+        req.record = {
+            "method": req.method,
+            "path": req.path,
+            "json": req.json,
+            "headers": dict(headers),
+            "time": time.time(),
+        }
+        self.requests.append(req.record)
         return req
 
     def _head(

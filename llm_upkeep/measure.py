@@ -146,16 +146,19 @@ class _ThreadBackend:
     loop, not from its interpreter lock)."""
 
     def __init__(self) -> None:
-        from llm_upkeep.probe_worker import OriginClients
+        from llm_upkeep.probe_worker import OriginClients, StartPacer
 
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
         self.http = None
+        self._open = 0
+        self._count_lock = threading.Lock()
         started = threading.Event()
 
         def run() -> None:
             asyncio.set_event_loop(self.loop)
             self.http = OriginClients()
+            self.pacer = StartPacer()
             started.set()
             self.loop.run_forever()
 
@@ -167,10 +170,26 @@ class _ThreadBackend:
     def alive(self) -> bool:
         return self.thread.is_alive() and self.pid == os.getpid()
 
+    @property
+    def queued(self) -> int:
+        """Probes submitted and not yet finished (their starts are paced, as in the process)."""
+        return self._open
+
     def submit(self, endpoint: EndpointConfig, prompt: str, max_tokens: int, chat: bool) -> concurrent.futures.Future:
-        coro = probe_endpoint(endpoint, self.http.for_url(endpoint.url), prompt=prompt, max_tokens=max_tokens,
-                              chat=chat)  # fmt: skip
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+        async def paced() -> ProbeResult:
+            await self.pacer.wait()  # outside the probe's clock
+            return await probe_endpoint(endpoint, self.http.for_url(endpoint.url), prompt=prompt,
+                                        max_tokens=max_tokens, chat=chat)  # fmt: skip
+
+        with self._count_lock:
+            self._open += 1
+        fut = asyncio.run_coroutine_threadsafe(paced(), self.loop)
+        fut.add_done_callback(self._finished)
+        return fut
+
+    def _finished(self, _fut: concurrent.futures.Future) -> None:
+        with self._count_lock:
+            self._open -= 1
 
     def close(self, timeout_s: float = 3.0) -> None:
         if not self.loop.is_running():
@@ -289,15 +308,17 @@ async def measure_probes(
 ) -> list[ProbeResult]:  # fmt: skip
     """Every endpoint at once on the isolated path, results in the same order."""
     if (path or isolation()) == "inline":  # the probe process's clients, on the caller's loop
-        from llm_upkeep.probe_worker import OriginClients, warm_probe_path
+        from llm_upkeep.probe_worker import OriginClients, StartPacer, warm_probe_path
 
-        clients = OriginClients()
+        clients, pacer = OriginClients(), StartPacer()
+
+        async def paced(e: EndpointConfig) -> ProbeResult:
+            await pacer.wait()  # outside the probe's clock
+            return await probe_endpoint(e, clients.for_url(e.url), prompt=prompt, max_tokens=max_tokens, chat=chat)
+
         try:
             await warm_probe_path(clients)
-            return list(await asyncio.gather(*[
-                probe_endpoint(e, clients.for_url(e.url), prompt=prompt, max_tokens=max_tokens, chat=chat)
-                for e in endpoints
-            ]))  # fmt: skip
+            return list(await asyncio.gather(*[paced(e) for e in endpoints]))
         finally:
             await clients.aclose()
     return list(await asyncio.gather(

@@ -267,6 +267,28 @@ def probe_outcomes(db: Path, run_id: str, true_ttft: float) -> dict:
     }  # fmt: skip
 
 
+def add_server_ttft(results: list[dict], served: dict[str, list[list[float]]]) -> None:
+    """Beside what the fleet run read, what the servers did: each simulator records every
+    generation's receipt and first token (wall clock), so a TTFT read late on a saturated machine is
+    told apart from a simulator that answered late. Round k of the whole benchmark is generation k
+    of every server (each endpoint is probed once a round, never retried here); where a server
+    served more (a failed probe re-checked on its host), the rounds are not told apart."""
+    import statistics
+
+    rounds = [rd for res in results for rd in res.get("rounds", [])]
+    if not served or not rounds:
+        return
+    if any(len(g) != len(rounds) for g in served.values()):
+        for rd in rounds:
+            rd.setdefault("probe_outcomes", {})["server_ttft"] = "not comparable: some server answered a re-probe"
+        return
+    for k, rd in enumerate(rounds):
+        own = sorted(g[k][1] - g[k][0] for g in served.values())
+        rd.setdefault("probe_outcomes", {}).update(
+            server_ttft_p50_s=round(statistics.median(own), 3), server_ttft_max_s=round(own[-1], 3)
+        )
+
+
 async def pending_at(c, flow_run_id, off):
     states = await c.read_flow_run_states(flow_run_id)
     return min((off(st.timestamp) for st in states if st.type.value == "PENDING"), default=None)
@@ -488,7 +510,7 @@ def main() -> int:
     # on 2 busy cores: a quarter of the probes failed, timing a broken benchmark).
     per = max(1, args.sims_per_process)
     counts = [min(per, args.endpoints - i) for i in range(0, args.endpoints, per)]
-    simprocs = [subprocess.Popen([sys.executable, "-c", SIMS, str(n), str(args.ttft)], cwd=ROOT,
+    simprocs = [subprocess.Popen([sys.executable, "-c", SIMS, str(n), str(args.ttft), "timings"], cwd=ROOT,
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for n in counts]  # fmt: skip
     results = []
     try:
@@ -497,10 +519,14 @@ def main() -> int:
             results.append(bench_db(kind.strip(), args, urls, base))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # kept if a later one fails
     finally:
+        served: dict[str, list[list[float]]] = {}
         for sp in simprocs:
             sp.stdin.close()
         for sp in simprocs:
+            with contextlib.suppress(ValueError):
+                served.update(json.loads(sp.stdout.read() or "{}"))
             sp.wait(timeout=30)
+        add_server_ttft(results, served)
         if args.keep:
             print(f"kept {base}", file=sys.stderr)
         else:

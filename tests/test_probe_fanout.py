@@ -13,24 +13,33 @@ probe side's."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from benchmarks.probe_fanout import fan_out, split_ttft, start_sims, stop_sims
 from llm_upkeep import probe_worker
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("path", ["process", "thread", "inline"])
-def test_200_endpoints_at_once_read_ttft_close_to_a_lone_probe(monkeypatch, path):
-    """process: the flows' path; thread: its fallback; inline: `llm-upkeep check`."""
-    monkeypatch.setenv("LLM_UPKEEP_PROBE_ISOLATION", path)
-    procs, urls = start_sims(200, 25, 0.5)
-    try:
-        out = asyncio.run(fan_out(urls, path))
-    finally:
-        served = stop_sims(procs)
-    out = split_ttft(out, urls, served)
+def test_200_endpoints_at_once_read_ttft_close_to_a_lone_probe(path):
+    """process: the flows' path; thread: its fallback; inline: `llm-upkeep check`.
+
+    Measured in a process of its own (benchmarks/probe_fanout.py), as `llm-upkeep check` or a flow
+    run would be: the thread and inline paths run on the caller's interpreter, and inside this
+    test session's, after some 500 other tests, one thread-path run read p90 1.33 s with p50
+    1.03 x: stalls of the pytest process (its threads, its collector), not of the probe path."""
+    env = {**os.environ, "LLM_UPKEEP_PROBE_ISOLATION": path}
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "probe_fanout.py"), "--endpoints", "200",
+                        "--path", path], capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
     print(out)
     assert out["ok"] == 200 and out["failed"] == {}, out
     # the servers were on time (their own receipt-to-first-token against the lone probe's), so

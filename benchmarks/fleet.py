@@ -59,6 +59,19 @@ if sys.argv[3:] == ["timings"]:  # each generation's receipt and first token, wa
 """
 
 
+def stop_sims(procs: list[subprocess.Popen]) -> dict[str, list[list[float]]]:
+    """Stop simulator processes started with ``SIMS ... timings``; returns each server's
+    generations as [received, first token sent] (wall clock), in the order they came."""
+    for p in procs:
+        p.stdin.close()
+    served: dict[str, list[list[float]]] = {}
+    for p in procs:
+        with contextlib.suppress(ValueError):  # one that died answers nothing: its servers are missing
+            served.update(json.loads(p.stdout.read() or "{}"))
+        p.wait(timeout=30)
+    return served
+
+
 def popen(cmd, env, log: Path, **kw) -> subprocess.Popen:
     f = open(log, "ab")  # noqa: SIM115 - the child owns it until it exits
     return subprocess.Popen(cmd, env=env, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -519,14 +532,7 @@ def main() -> int:
             results.append(bench_db(kind.strip(), args, urls, base))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # kept if a later one fails
     finally:
-        served: dict[str, list[list[float]]] = {}
-        for sp in simprocs:
-            sp.stdin.close()
-        for sp in simprocs:
-            with contextlib.suppress(ValueError):
-                served.update(json.loads(sp.stdout.read() or "{}"))
-            sp.wait(timeout=30)
-        add_server_ttft(results, served)
+        add_server_ttft(results, stop_sims(simprocs))
         if args.keep:
             print(f"kept {base}", file=sys.stderr)
         else:

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.fleet import SIMS  # noqa: E402
+from benchmarks.fleet import SIMS, stop_sims  # noqa: E402
 from llm_upkeep import measure  # noqa: E402
 from llm_upkeep.config import EndpointConfig  # noqa: E402
 
@@ -36,18 +36,6 @@ def start_sims(n: int, per: int, ttft: float) -> tuple[list[subprocess.Popen], l
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
              for i in range(0, n, per)]  # fmt: skip
     return procs, [u for p in procs for u in p.stdout.readline().split()]
-
-
-def stop_sims(procs: list[subprocess.Popen]) -> dict[str, list[list[float]]]:
-    """Stop the simulators; returns each server's generations as [received, first token sent]
-    (wall clock), in the order they came."""
-    for p in procs:
-        p.stdin.close()
-    served: dict[str, list[list[float]]] = {}
-    for p in procs:
-        served.update(json.loads(p.stdout.read() or "{}"))
-        p.wait(timeout=30)
-    return served
 
 
 async def fan_out(urls: list[str], path: str) -> dict:

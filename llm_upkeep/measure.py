@@ -176,14 +176,12 @@ class _ThreadBackend:
         return self._open
 
     def submit(self, endpoint: EndpointConfig, prompt: str, max_tokens: int, chat: bool) -> concurrent.futures.Future:
-        async def paced() -> ProbeResult:
-            await self.pacer.wait()  # outside the probe's clock
-            return await probe_endpoint(endpoint, self.http.for_url(endpoint.url), prompt=prompt,
-                                        max_tokens=max_tokens, chat=chat)  # fmt: skip
+        from llm_upkeep.probe_worker import paced_probe
 
+        coro = paced_probe(self.pacer, self.http, endpoint, prompt=prompt, max_tokens=max_tokens, chat=chat)
         with self._count_lock:
             self._open += 1
-        fut = asyncio.run_coroutine_threadsafe(paced(), self.loop)
+        fut = asyncio.run_coroutine_threadsafe(coro, self.loop)
         fut.add_done_callback(self._finished)
         return fut
 
@@ -308,17 +306,14 @@ async def measure_probes(
 ) -> list[ProbeResult]:  # fmt: skip
     """Every endpoint at once on the isolated path, results in the same order."""
     if (path or isolation()) == "inline":  # the probe process's clients, on the caller's loop
-        from llm_upkeep.probe_worker import OriginClients, StartPacer, warm_probe_path
+        from llm_upkeep.probe_worker import OriginClients, StartPacer, paced_probe, warm_probe_path
 
         clients, pacer = OriginClients(), StartPacer()
-
-        async def paced(e: EndpointConfig) -> ProbeResult:
-            await pacer.wait()  # outside the probe's clock
-            return await probe_endpoint(e, clients.for_url(e.url), prompt=prompt, max_tokens=max_tokens, chat=chat)
-
         try:
             await warm_probe_path(clients)
-            return list(await asyncio.gather(*[paced(e) for e in endpoints]))
+            return list(await asyncio.gather(*[
+                paced_probe(pacer, clients, e, prompt=prompt, max_tokens=max_tokens, chat=chat) for e in endpoints
+            ]))  # fmt: skip
         finally:
             await clients.aclose()
     return list(await asyncio.gather(

@@ -22,7 +22,7 @@ from typing import Any
 from llm_upkeep.clients import make_http_client
 from llm_upkeep.clients.errors import short_detail
 from llm_upkeep.config import EndpointConfig
-from llm_upkeep.probe import probe_endpoint
+from llm_upkeep.probe import ProbeResult, probe_endpoint
 
 # One request line is an endpoint's config plus a prompt; anything longer is not ours.
 MAX_LINE_BYTES = 1 << 20
@@ -73,6 +73,18 @@ class StartPacer:
             self._last = await wait_for_start(self._last)
 
 
+async def paced_probe(
+    pacer: StartPacer, clients: OriginClients, endpoint: EndpointConfig, *, prompt: str = "test",
+    max_tokens: int = 16, chat: bool = True,
+) -> ProbeResult:  # fmt: skip
+    """``probe_endpoint`` on this loop's shared clients, started when the pacer says: the one way
+    the probe process, the thread fallback and the inline path start a probe. The wait is before
+    the probe's clock starts: never charged to TTFT."""
+    await pacer.wait()
+    return await probe_endpoint(endpoint, clients.for_url(endpoint.url), prompt=prompt, max_tokens=max_tokens,
+                                chat=chat)  # fmt: skip
+
+
 class OriginClients:
     """One small connection pool per server (scheme, host, port), sharing one TLS context.
 
@@ -103,15 +115,16 @@ class OriginClients:
         self._clients.clear()
 
 
-async def run_request(clients: OriginClients, req: dict[str, Any]) -> dict[str, Any]:
-    """One probe request -> one answer line; a bad request is an error line, never a crash."""
+async def run_request(pacer: StartPacer, clients: OriginClients, req: dict[str, Any]) -> dict[str, Any]:
+    """One probe request -> one answer line; a bad request is an error line, never a crash (and
+    takes no start)."""
     rid = req.get("id")
     try:
         for name, value in (req.get("env") or {}).items():  # the caller's API key, for this probe
             os.environ[str(name)] = str(value)
         ep = EndpointConfig.model_validate(req["endpoint"])
-        res = await probe_endpoint(
-            ep, clients.for_url(ep.url), prompt=str(req.get("prompt", "test")), max_tokens=int(req.get("max_tokens", 16)),
+        res = await paced_probe(
+            pacer, clients, ep, prompt=str(req.get("prompt", "test")), max_tokens=int(req.get("max_tokens", 16)),
             chat=bool(req.get("chat", True)),
         )  # fmt: skip
         return {"id": rid, "result": res.model_dump(mode="json")}
@@ -142,8 +155,7 @@ async def serve(reader: asyncio.StreamReader, write) -> None:
     pacer = StartPacer()
 
     async def one(r: dict) -> None:
-        await pacer.wait()  # before the probe's clock starts: never charged to TTFT
-        write(await run_request(clients, r))
+        write(await run_request(pacer, clients, r))
 
     try:
         await warm_probe_path(clients)

@@ -151,3 +151,22 @@ def test_the_stuck_limit_leaves_room_for_the_paced_start_of_a_big_fleet():
     # the 2,000th probe of one batch starts at most 2,000 longest waits late: its own 30 s is intact
     assert measure.stuck_limit_s(ep, 2000) - alone == 2000 * START_WAIT_MAX_S == 50.0
 
+
+
+def test_the_thread_fallback_counts_its_queued_probes_for_the_stuck_limit(sim_factory):
+    """The thread path paces its starts as the process does, so a probe late in a big batch
+    waits for its start: the stuck limit reads how many are queued there too."""
+    import time
+
+    sim = sim_factory(ttft_s=0.2, itl_s=0.005, tokens=4)
+    backend = measure._ThreadBackend()
+    try:
+        futs = [backend.submit(endpoint_for(sim), "test", 4, True) for _ in range(3)]
+        assert backend.queued == 3
+        assert all(f.result(30).ok for f in futs)
+        deadline = time.monotonic() + 5
+        while backend.queued and time.monotonic() < deadline:  # done callbacks run on its thread
+            time.sleep(0.01)
+        assert backend.queued == 0
+    finally:
+        backend.close()

@@ -175,6 +175,13 @@ def test_authenticated_deploy_and_worker_run_a_flow(server, tmp_path):
             logs = api(url, "POST", "/logs/filter", flt).json()
         assert logs, "the run reported its logs to the authenticated API"
         assert not any(leaks(x["message"]) for x in logs)
+        # the zygote logs the run's exit once its process is reaped, which can be after the API
+        # says Completed: stopping the worker first lost that line once (CI, a busy machine)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not re.search(
+            r"warm start: run process \d+ exited", (tmp_path / "worker.log").read_text(errors="replace")
+        ):
+            time.sleep(0.5)
     finally:
         _stop(worker)
         wlog.close()

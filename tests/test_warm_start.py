@@ -81,6 +81,9 @@ def test_a_run_forks_from_the_zygote_with_its_own_env_cwd_argv_streams_and_exit_
     assert info["ppid"] == proc.pid, "forked by the zygote, not started by the launcher"
     assert info["prefect_preloaded"], "Prefect was imported once, in the zygote"
     assert info["api_tls_shared"], "the run's Prefect clients share one TLS context"
+    assert info["version_check_shared"], "and so does the events client's server-version check"
+    assert info["tls_built_in_run"] == {"api": 0, "own": 0}, "both verifying contexts were built before the fork"
+    assert info["flow_run_model_complete"] is True, "Prefect's deferred client schemas were built before the fork"
     assert info["cwd"] == str(tmp_path) and info["argv"] == ["run-id-123"]
     assert info["env"] == {"WARM_TEST_EXIT": "3", "WARM_TEST_FOO": "bar"}
     assert "to stderr" in err and "starting cold" not in err
@@ -177,8 +180,15 @@ with temporary_settings({PREFECT_API_TLS_INSECURE_SKIP_VERIFY: True}):
 verifying_again = facts(PrefectClient(url))
 with temporary_settings({PREFECT_API_SSL_CERT_FILE: sys.argv[1]}):
     own_bundle = facts(PrefectClient(url))
+    own_bundle_again = facts(PrefectClient(url))
+    with open(sys.argv[1], "a") as f:  # the bundle rotated: a second CA appended
+        f.write(sys.argv[2])
+    rotated = facts(PrefectClient(url))
+import prefect._internal.version_checking as version_checking
 print(json.dumps({"before": [facts(c) for c in before], "after": [facts(c) for c in after], "insecure": insecure,
                   "verifying_again": verifying_again, "own_bundle": own_bundle, "built": shim.built,
+                  "own_bundle_again": own_bundle_again, "rotated": rotated,
+                  "version_check_shared": version_checking.ssl is shim,
                   "cold_cpu": cold_cpu, "warm_cpu": warm_cpu, "certifi_cas": facts(before[0])["cas"]}))
 """
 
@@ -187,11 +197,14 @@ def test_a_runs_prefect_clients_share_one_verifying_tls_context_and_never_an_ins
     import certifi
 
     pem = Path(certifi.where()).read_text()
+    end = "-----END CERTIFICATE-----"
+    first = pem.index(end) + len(end)
+    second = pem.index(end, first) + len(end)
     one_ca = tmp_path / "one-ca.pem"
-    one_ca.write_text(pem[: pem.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")] + "\n")
+    one_ca.write_text(pem[:first] + "\n")
     env = {k: v for k, v in _env().items() if not k.startswith("PREFECT_API_")}
-    out = subprocess.run([sys.executable, "-c", TLS_PROBE, str(one_ca)], env=env, capture_output=True, text=True,
-                         timeout=120, cwd=ROOT)  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", TLS_PROBE, str(one_ca), pem[first:second].strip() + "\n"], env=env,
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     r = json.loads(out.stdout.splitlines()[-1])
     assert len({f["id"] for f in r["before"]}) == 5, "without it, Prefect builds one context per client"
@@ -201,6 +214,9 @@ def test_a_runs_prefect_clients_share_one_verifying_tls_context_and_never_an_ins
     assert (r["insecure"]["verify"], r["insecure"]["hostname"]) == (0, False)  # asked for: CERT_NONE
     assert r["verifying_again"] == shared, "a verifying client never gets the insecure context"
     assert r["own_bundle"]["id"] != shared["id"] and r["own_bundle"]["cas"] == 1 and r["own_bundle"]["verify"] == 2
-    assert r["built"] == 3  # certifi's, the insecure one, the run's own bundle
+    assert r["own_bundle_again"] == r["own_bundle"], "the same bundle, unchanged: the same context"
+    assert r["rotated"]["id"] != r["own_bundle"]["id"] and r["rotated"]["cas"] == 2, "a rotated bundle is re-read"
+    assert r["version_check_shared"], "Prefect's server-version check gets the same shared contexts"
+    assert r["built"] == 4  # certifi's, the insecure one, the run's own bundle, and that bundle rotated
     # the CPU it saves, measured in the same process: five clients' contexts against one
     assert r["warm_cpu"] < r["cold_cpu"] / 2, r

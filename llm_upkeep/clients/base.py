@@ -26,6 +26,7 @@ import httpx
 
 from llm_upkeep.clients.errors import LLMError, classify_status, mentions_oom, short_detail
 from llm_upkeep.clients.sendtrace import trace_extensions
+from llm_upkeep.clients.tls import shared_verify_context
 from llm_upkeep.config import EndpointConfig
 
 # httpcore imports its anyio backend lazily on the first request; that ~25-50 ms would land in
@@ -73,7 +74,10 @@ def make_http_client(
     max_connections: int = 200, *, trust_env: bool = True, verify: Any = True
 ) -> httpx.AsyncClient:
     """The one AsyncClient every probe and benchmark shares (connection pool sized for fan-out).
-    verify: an ssl.SSLContext to share between many clients (building one costs ~50 ms here)."""
+    verify: True (the process's shared verifying context, see :mod:`llm_upkeep.clients.tls`), an
+    ssl.SSLContext, or False."""
+    if verify is True:
+        verify = shared_verify_context(trust_env)
     return httpx.AsyncClient(
         verify=verify,
         limits=httpx.Limits(

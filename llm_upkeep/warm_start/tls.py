@@ -1,17 +1,20 @@
-"""One TLS context per flow-run process for Prefect's API clients, instead of one per client.
+"""One TLS context per CA bundle for Prefect's API clients in a flow-run process, instead of one
+per client.
 
 Why: every ``PrefectClient``/``SyncPrefectClient`` Prefect creates builds a fresh
 ``ssl.create_default_context(cafile=certifi.where())`` (or the PREFECT_API_SSL_CERT_FILE bundle),
-parsing the whole CA bundle each time, whether the API URL is https or not: 45 ms of CPU on our
-slower test machine, and 13 clients in one daily-health host part run locally (a worker's run
-opens more), so over 0.6 s of a part's CPU went to the same context built over and over. On a
-fleet that is every host's every run, and on the benchmark's 2-core machine it is CPU the 20 host
-parts take from the central run.
+parsing the whole CA bundle each time, whether the API URL is https or not: 30-45 ms of CPU on our
+2-core test machines, and 13 clients in one daily-health host part run locally (a worker's run
+opens more); the events client's server-version check builds one more the same way. On a fleet
+that is every host's every run, and on the benchmark's 2-core machine it is CPU the 20 host parts
+take from the central run.
 
-What this changes: in a warm-started run's process only (installed in the forked child, so
-nothing is cached in the long-lived zygote), the clients' module gets an ``ssl`` whose
-``create_default_context`` returns one context per distinct argument set (the CA file named by
-Prefect's settings is part of the key, so a run given another bundle gets its own). Sharing one
+What this changes: the clients' module and Prefect's version check get an ``ssl`` whose
+``create_default_context`` returns one context per distinct argument set and CA-bundle version
+(the CA file named by Prefect's settings is part of the key, with its inode, size and
+modification time, so a run given another bundle, or a bundle rotated since, gets its own). The
+warm starter installs it and builds the verifying context before it forks, so every run starts
+with it; a rotated bundle gives the next run a new key and a fresh context. Sharing one
 ``SSLContext`` between clients is what httpx recommends for speed. Prefect's insecure branch
 (PREFECT_API_TLS_INSECURE_SKIP_VERIFY) asks with no arguments and then turns verification off on
 what it got; that key is used by nothing else, so a verifying client never receives it. Every
@@ -20,6 +23,7 @@ other use of :mod:`ssl` in the process is untouched.
 
 from __future__ import annotations
 
+import os
 import ssl
 import threading
 import types
@@ -28,8 +32,21 @@ from typing import Any
 _lock = threading.Lock()
 
 
+def _bundle_identity(kwargs: dict[str, Any]) -> tuple:
+    out = []
+    for name in ("cafile", "capath"):
+        path = kwargs.get(name)
+        if isinstance(path, str | os.PathLike):
+            try:
+                st = os.stat(path)
+                out.append((name, st.st_ino, st.st_size, st.st_mtime_ns))
+            except OSError:
+                out.append((name, None))
+    return tuple(out)
+
+
 class _SharedContexts(types.ModuleType):
-    """The :mod:`ssl` module as Prefect's client module sees it, with contexts built once."""
+    """The :mod:`ssl` module as Prefect's client modules see it, with contexts built once."""
 
     def __init__(self) -> None:
         super().__init__("ssl")
@@ -40,7 +57,7 @@ class _SharedContexts(types.ModuleType):
         return getattr(ssl, name)
 
     def create_default_context(self, *args: Any, **kwargs: Any) -> ssl.SSLContext:
-        key = (args, tuple(sorted(kwargs.items())))
+        key = (args, tuple(sorted(kwargs.items())), _bundle_identity(kwargs))
         with _lock:
             ctx = self._contexts.get(key)
             if ctx is None:
@@ -50,17 +67,41 @@ class _SharedContexts(types.ModuleType):
             return ctx
 
 
+_PATCHED = ("prefect.client.orchestration", "prefect._internal.version_checking")
+
+
 def share_api_tls_contexts() -> _SharedContexts | None:
     """Make Prefect's API clients in this process share their TLS context. Idempotent; returns the
     shim (None when Prefect's client module no longer builds contexts the way this expects, in
-    which case nothing is changed)."""
-    import prefect.client.orchestration as orchestration
+    which case nothing is changed). The version check shares it where it still builds its own."""
+    import importlib
 
-    current = getattr(orchestration, "ssl", None)
+    modules = []
+    for name in _PATCHED:
+        try:
+            modules.append(importlib.import_module(name))
+        except ImportError:
+            if name == _PATCHED[0]:
+                return None
+    current = getattr(modules[0], "ssl", None)
     if isinstance(current, _SharedContexts):
         return current
     if current is not ssl:
         return None
     shim = _SharedContexts()
-    orchestration.ssl = shim
+    for m in modules:
+        if getattr(m, "ssl", None) is ssl:
+            m.ssl = shim
     return shim
+
+
+def prebuild_api_tls_context() -> None:
+    """Build the verifying context Prefect's clients will ask for under the current settings (the
+    warm starter calls this before it forks, so each run inherits it instead of building it)."""
+    import certifi
+    from prefect.settings import PREFECT_API_SSL_CERT_FILE, PREFECT_API_TLS_INSECURE_SKIP_VERIFY
+
+    shim = share_api_tls_contexts()
+    if shim is None or PREFECT_API_TLS_INSECURE_SKIP_VERIFY.value():
+        return
+    shim.create_default_context(cafile=PREFECT_API_SSL_CERT_FILE.value() or certifi.where())

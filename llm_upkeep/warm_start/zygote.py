@@ -32,7 +32,7 @@ import sys
 import threading
 import time
 
-from llm_upkeep.warm_start.tls import share_api_tls_contexts
+from llm_upkeep.warm_start.tls import prebuild_api_tls_context, share_api_tls_contexts
 from llm_upkeep.warm_start.wire import DEFAULT_ENGINE, ENGINE_ENV, WireError, recv_message, send_message
 
 READY_LINE = "llm-upkeep warm start: ready"
@@ -56,6 +56,41 @@ def preload(modules: list[str], project_dir: str | None, engine: str) -> list[st
         except Exception as exc:  # the run will import it again and report the error in its own logs
             failed.append(f"{name}: {type(exc).__name__}")
     return failed
+
+
+def complete_models() -> int:
+    """Finish building every pydantic model whose schema was deferred at import (Prefect's client
+    schemas: FlowRun, DeploymentResponse, the filters...), so the runs inherit them built.
+
+    Why: pydantic builds a model with forward references on its first use; done in each forked run
+    it cost a host part's process about 0.1 s of CPU (FlowRun on reading the run, the deployment,
+    the state update), the same work in every run of every host. Here it is done once per worker
+    start. Returns how many were built; one that cannot be built is left for its first use."""
+    import pydantic
+
+    done, stack, seen = 0, [pydantic.BaseModel], set()
+    while stack:
+        for cls in stack.pop().__subclasses__():
+            if cls in seen:
+                continue
+            seen.add(cls)
+            stack.append(cls)
+            if cls.__dict__.get("__pydantic_complete__", True) is False:
+                with contextlib.suppress(Exception):
+                    done += bool(cls.model_rebuild())
+    return done
+
+
+def prebuild_tls() -> None:
+    """The verifying TLS contexts a run's clients ask for, built before the fork (see tls.py and
+    llm_upkeep.clients.tls: keyed by the CA bundle's identity, so a rotated bundle still reaches
+    the next run)."""
+    from llm_upkeep.clients.tls import shared_verify_context
+
+    with contextlib.suppress(Exception):
+        prebuild_api_tls_context()
+    with contextlib.suppress(Exception):
+        shared_verify_context()
 
 
 def _peer_uid(conn: socket.socket) -> int:
@@ -237,8 +272,8 @@ def run_child(
     if go.get("go") is not True:
         os._exit(0)
     threading.Thread(target=_die_with_launcher, args=(conn,), name="warm-launcher-watch", daemon=True).start()
-    # In the child: nothing cached outlives the run. Never a reason not to run: if Prefect failed
-    # to import here, the engine reports that itself, as a cold start would.
+    # Installed before the fork already (prebuild_tls); idempotent. Never a reason not to run: if
+    # Prefect failed to import here, the engine reports that itself, as a cold start would.
     with contextlib.suppress(Exception):
         share_api_tls_contexts()
     import runpy
@@ -256,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     engine = os.environ.get(ENGINE_ENV) or DEFAULT_ENGINE
     t0 = time.monotonic()
     failed = preload([m for m in args.preload.split(",") if m], args.project_dir, engine)
+    complete_models()
+    prebuild_tls()
     fingerprint = settings_fingerprint()
     gc.collect()
     gc.freeze()  # keep the imported objects' pages shared with the children

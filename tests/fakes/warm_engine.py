@@ -23,6 +23,22 @@ if __name__ == "__main__":
         "api_tls_shared": type(getattr(sys.modules.get("prefect.client.orchestration"), "ssl", None)).__name__
         == "_SharedContexts",
     }
+    # what the zygote built before the fork (llm_upkeep/warm_start/zygote.py prebuild_tls,
+    # complete_models): the contexts a run's clients build themselves, and a deferred model's state
+    orch = sys.modules.get("prefect.client.orchestration")
+    shim = getattr(orch, "ssl", None)
+    if info["api_tls_shared"]:
+        from prefect.client.schemas.objects import FlowRun
+
+        import llm_upkeep.clients.tls as own_tls
+        from llm_upkeep.clients.base import make_http_client
+
+        api0, own0 = shim.built, own_tls.built
+        orch.PrefectClient("http://127.0.0.1:1/api")
+        make_http_client()
+        info["tls_built_in_run"] = {"api": shim.built - api0, "own": own_tls.built - own0}
+        info["version_check_shared"] = sys.modules["prefect._internal.version_checking"].ssl is shim
+        info["flow_run_model_complete"] = FlowRun.__dict__.get("__pydantic_complete__")
     print(json.dumps(info), flush=True)
     print("to stderr", file=sys.stderr, flush=True)
     if os.environ.get("WARM_TEST_PIDFILE"):

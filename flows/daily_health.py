@@ -16,7 +16,14 @@ from prefect.utilities.annotations import quote
 from llm_upkeep.checks import CheckResult, overall_status
 from llm_upkeep.clients import make_http_client
 from llm_upkeep.config import Config
-from llm_upkeep.fleet import first_parts, plan_rechecks, plan_scope, recheck_parts, runs_on_hosts
+from llm_upkeep.fleet import (
+    central_metrics_endpoints,
+    first_parts,
+    plan_rechecks,
+    plan_scope,
+    recheck_parts,
+    runs_on_hosts,
+)
 from llm_upkeep.fleet_parts import part_checks, prefix_checks, render_hosts
 from llm_upkeep.health import HealthResult, check_probe, plan_restarts, render_report
 from llm_upkeep.logrotate import check_rotation
@@ -126,6 +133,8 @@ async def daily_health(
         # A host part sent without probes still reads its own servers: their pre-allocation is what
         # relaxes this host's NVML device-total rule.
         served = plan.endpoints or plan.owned
+        if started_parts is not None:  # a host part reads its own servers' metrics: never read twice
+            served = central_metrics_endpoints(cfg, served, set(started_parts.created))
         readings = await read_server_metrics_task(quote(cfg), quote(served), http)
         checks = judge_server_metrics_task(quote(cfg), state_dir, plan.host or "local", quote(served),
                                            quote(readings), quote(snapshot), quote(checks))  # fmt: skip

@@ -124,6 +124,23 @@ def plan_scope(
     return _narrow(cfg, plan, endpoints, probe, host_checks)
 
 
+def central_metrics_endpoints(
+    cfg: Config, endpoints: list[EndpointConfig], part_hosts: set[str]
+) -> list[EndpointConfig]:
+    """The endpoints whose servers' /metrics a central daily-health run reads itself: those whose
+    host got no part that reads them.
+
+    Why: a host part reads its own servers' /metrics (their pre-allocation relaxes that host's
+    NVML device-total rule), which it does when it owns their restarts (restart host-local). The
+    central run reading them as well read every server twice a day (1,000 reads at 500 endpoints)
+    and listed each server's metrics checks twice in the fleet report, once per reader. A host
+    whose part could not be created keeps its endpoints here; one whose part goes missing later is
+    reported missing with the rest of its host checks."""
+    if not cfg.fleet.is_local("restart"):
+        return list(endpoints)
+    return [e for e in endpoints if e.host not in part_hosts]
+
+
 def _narrow(cfg: Config, plan: ScopePlan, names: list[str] | None, probe: bool, host_checks: bool) -> ScopePlan:
     covered = list(plan.endpoints)
     if names is not None:
@@ -224,6 +241,8 @@ PLACEMENTS: dict[str, FlowPlacement] = {
             Step("GPU memory and temperature (NVML)", "every-host", "gpu"),
             Step("disk usage of health.disk_paths", "every-host", "disk"),
             Step("log rotation of logs.dirs", "every-host", "logs"),
+            Step("servers' /metrics (KV cache, queue, preemptions) of this host's own endpoints", "every-host",
+                 "restart"),
             Step("re-probe of the endpoints the central run found failing, guarded restart, recovery probe",
                  "endpoint-host", "restart"),
             Step("runbook chained on a degraded host part (its own endpoints)", "endpoint-host", "restart"),

@@ -15,6 +15,7 @@ from llm_upkeep.fleet import (
     ALL_HOST_STEPS,
     PLACEMENTS,
     WHERE,
+    central_metrics_endpoints,
     first_parts,
     fleet_deployment_specs,
     host_slug,
@@ -442,3 +443,19 @@ def test_config_check_warns_when_a_part_deadline_is_shorter_than_its_verificatio
     assert err.startswith("llm-upkeep: config warning: fleet.part_timeout_s") and "fleet.toml" in err, err
     doc, err = check("[restart]\nrecover_timeout_s = 900\n[runbook]\nverify_timeout_s = 901\n")
     assert len(doc["warnings"]) == 2 and any("restart.recover_timeout_s (900 s)" in w for w in doc["warnings"])
+
+
+def test_central_run_reads_metrics_only_of_hosts_without_a_part_that_reads_them():
+    """A host part reads its own servers' /metrics (it owns their restarts); the central run reads
+    only the rest: a host whose part could not be created, or every endpoint when restarts (and with
+    them the parts' endpoints) are central."""
+    cfg = fleet_config()
+    names = lambda eps: [e.name for e in eps]  # noqa: E731
+    assert names(central_metrics_endpoints(cfg, cfg.endpoints, {"gpu-a", "gpu-b"})) == []
+    assert names(central_metrics_endpoints(cfg, cfg.endpoints, {"gpu-a"})) == ["b1"]
+    central_restarts = fleet_config(host_local_steps=["gpu", "disk", "logs"])
+    assert names(central_metrics_endpoints(central_restarts, central_restarts.endpoints, {"gpu-a", "gpu-b"})) == [
+        "a1", "a2", "b1"
+    ]
+    part = plan_scope(cfg, "host", "gpu-a", probe=False)
+    assert names(part.owned) == ["a1", "a2"], "the part that skips them centrally does read them"

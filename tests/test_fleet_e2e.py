@@ -394,6 +394,12 @@ def test_fleet_end_to_end_on_postgresql(fleet):
     assert any("degraded" in r and "re-check of ep-b" in r for r in rows["gpu-b"]), report
     alerts = " ".join(json.dumps(m) for m in fleet["slack"].messages)
     assert "gpu-c" in alerts and "daily_health_recheck" in alerts, alerts[:2000]
+    # Each server's /metrics is read once, on its host (its part relaxes that host's NVML rule with
+    # it), never a second time by the central run: A's healthy endpoint has one such row, A's.
+    table = json.loads(run(_markdown(api, "daily-health-checks")))
+    assert [c["target"] for c in table if c["check"] == "server_metrics" and c["target"].endswith("ep-a")] == [
+        "gpu-a/ep-a"
+    ], [c for c in table if c["check"] == "server_metrics"]
 
     # 4. The central runbook (a dry run) for A's and B's endpoints dispatches one part to each of those
     # hosts: each part diagnoses only its own endpoints, on its own worker, and restarts nothing.

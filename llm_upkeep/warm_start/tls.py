@@ -14,7 +14,9 @@ What this changes: the clients' module and Prefect's version check get an ``ssl`
 (the CA file named by Prefect's settings is part of the key, with its inode, size and
 modification time, so a run given another bundle, or a bundle rotated since, gets its own). The
 warm starter installs it and builds the verifying context before it forks, so every run starts
-with it; a rotated bundle gives the next run a new key and a fresh context. Sharing one
+with it; the warm worker installs it in its own process too (it opens clients for every run it
+submits). Neither caches a bundle for good: a rotated bundle gives the next client a new key and a
+fresh context, without a restart. Sharing one
 ``SSLContext`` between clients is what httpx recommends for speed. Prefect's insecure branch
 (PREFECT_API_TLS_INSECURE_SKIP_VERIFY) asks with no arguments and then turns verification off on
 what it got; that key is used by nothing else, so a verifying client never receives it. Every

@@ -88,6 +88,11 @@ async def run_worker(pool: str, queues: list[str], name: str, limit: int | None)
     from prefect.utilities.processutils import setup_signal_handlers_worker
 
     setup_signal_handlers_worker(os.getpid(), "the llm-upkeep worker", print)
+    # The worker's own API clients (one set per run it submits) share one TLS context per CA bundle
+    # version too; a rotated bundle is re-read at the next client (llm_upkeep/warm_start/tls.py).
+    from llm_upkeep.warm_start.tls import share_api_tls_contexts
+
+    share_api_tls_contexts()
     cls = make_worker_class()
     worker = cls(name=name, work_pool_name=pool, work_queues=queues or None, limit=limit,
                  heartbeat_interval_seconds=int(PREFECT_WORKER_HEARTBEAT_SECONDS.value()))  # fmt: skip

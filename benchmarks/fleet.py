@@ -111,7 +111,24 @@ class Postgres(TestPostgres):
         super().__init__(base, pg_bin())
 
 
-# ---------------------------------------------------------------- one database
+# ---------------------------------------------------------------- the Prefect server
+
+
+def start_server(server_env: dict[str, str], port: int, log: Path, timeout_s: float = 300) -> subprocess.Popen:
+    """`prefect server start` on loopback; returns once its API answers /health."""
+    import httpx
+
+    server = popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
+                    str(port)], server_env, log)  # fmt: skip
+    t0 = time.perf_counter()
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
+                return server
+        if server.poll() is not None or time.perf_counter() - t0 > timeout_s:
+            stop(server)
+            raise SystemExit(f"the Prefect server did not start; see {log}")
+        time.sleep(0.5)
 
 
 # ---------------------------------------------------------------- the server's process tree
@@ -381,7 +398,6 @@ def wait_workers_ready(work: Path, names, warm: bool, timeout: float = 600) -> f
 
 
 def bench_db(kind: str, args, urls: list[str], base: Path) -> dict:
-    import httpx
     import tomli_w
 
     work = base / kind
@@ -408,15 +424,7 @@ def bench_db(kind: str, args, urls: list[str], base: Path) -> dict:
     workers: list[subprocess.Popen] = []
     try:
         t0 = time.perf_counter()
-        server = popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
-                        str(port)], server_env, work / "server.log")  # fmt: skip
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            if server.poll() is not None or time.perf_counter() - t0 > 300:
-                raise SystemExit(f"{kind}: server did not start; see {work / 'server.log'}")
-            time.sleep(0.5)
+        server = start_server(server_env, port, work / "server.log")
         server_start = time.perf_counter() - t0
 
         # Endpoint i lives on host i % hosts; every machine's config lists the whole fleet.

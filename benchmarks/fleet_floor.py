@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import shutil
@@ -38,6 +37,7 @@ from benchmarks.fleet import (  # noqa: E402
     log_size,
     popen,
     run_process_cpu,
+    start_server,
     stop,
     wait_workers_ready,
 )
@@ -90,7 +90,6 @@ async def create_and_wait(api: str, hosts: list[str], tasks: int, timeout_s: flo
 
 
 def main() -> int:
-    import httpx
     import tomli_w
 
     ap = argparse.ArgumentParser()
@@ -119,16 +118,7 @@ def main() -> int:
     try:
         server_env = dict(env, PREFECT_API_DATABASE_CONNECTION_URL=pg.start(),
                           PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false")  # fmt: skip
-        server = popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port",
-                        str(port)], server_env, base / "server.log")  # fmt: skip
-        t0 = time.perf_counter()
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            if server.poll() is not None or time.perf_counter() - t0 > 300:
-                raise SystemExit(f"server did not start; see {base / 'server.log'}")
-            time.sleep(0.5)
+        server = start_server(server_env, port, base / "server.log")
         os.environ.update({"PREFECT_API_URL": api, "PREFECT_HOME": str(base / "home")})
         deploy(hosts, pool)
         for h in hosts:

@@ -4,10 +4,9 @@ as httpx does, and cheaper than a context per client (measured in the same proce
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.ca_bundles import run_tls_probe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,19 +38,8 @@ print(json.dumps({"bare": [facts(c) for c in bare], "shared": [facts(c) for c in
 
 
 def test_own_clients_share_one_context_per_bundle_version(tmp_path):
-    import certifi
-
-    pem = Path(certifi.where()).read_text()
-    end = "-----END CERTIFICATE-----"
-    first = pem.index(end) + len(end)
-    second = pem.index(end, first) + len(end)
-    bundle = tmp_path / "ca.pem"
-    bundle.write_text(pem[:first] + "\n")
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", PROBE, str(bundle), pem[first:second].strip() + "\n"], env=env,
-                         capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
-    assert out.returncode == 0, out.stderr[-3000:]
-    r = json.loads(out.stdout.splitlines()[-1])
+    r = run_tls_probe(PROBE, tmp_path, env, ROOT)
     assert len({f["id"] for f in r["bare"]}) == 5, "httpx alone builds one context per client"
     assert len({f["id"] for f in r["shared"]}) == 1, "make_http_client shares one"
     assert r["shared"][0]["verify"] == 2 and r["shared"][0]["cas"] == r["certifi_cas"]  # CERT_REQUIRED, certifi

@@ -20,6 +20,7 @@ import pytest
 from llm_upkeep.warm_start.wire import ENGINE_ENV, SOCKET_ENV
 from llm_upkeep.warm_start.worker import LAUNCHER
 from llm_upkeep.warm_start.zygote import READY_LINE
+from tests.ca_bundles import run_tls_probe
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINE = "tests.fakes.warm_engine"
@@ -194,19 +195,8 @@ print(json.dumps({"before": [facts(c) for c in before], "after": [facts(c) for c
 
 
 def test_a_runs_prefect_clients_share_one_verifying_tls_context_and_never_an_insecure_one(tmp_path):
-    import certifi
-
-    pem = Path(certifi.where()).read_text()
-    end = "-----END CERTIFICATE-----"
-    first = pem.index(end) + len(end)
-    second = pem.index(end, first) + len(end)
-    one_ca = tmp_path / "one-ca.pem"
-    one_ca.write_text(pem[:first] + "\n")
     env = {k: v for k, v in _env().items() if not k.startswith("PREFECT_API_")}
-    out = subprocess.run([sys.executable, "-c", TLS_PROBE, str(one_ca), pem[first:second].strip() + "\n"], env=env,
-                         capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
-    assert out.returncode == 0, out.stderr[-3000:]
-    r = json.loads(out.stdout.splitlines()[-1])
+    r = run_tls_probe(TLS_PROBE, tmp_path, env, ROOT)
     assert len({f["id"] for f in r["before"]}) == 5, "without it, Prefect builds one context per client"
     assert len({f["id"] for f in r["after"]}) == 1, "with it, one for all, async and sync clients alike"
     shared = r["after"][0]

@@ -81,6 +81,7 @@ def test_a_run_forks_from_the_zygote_with_its_own_env_cwd_argv_streams_and_exit_
     info = json.loads(out.splitlines()[0])
     assert info["ppid"] == proc.pid, "forked by the zygote, not started by the launcher"
     assert info["prefect_preloaded"], "Prefect was imported once, in the zygote"
+    assert info["nvml_preloaded"], "and the NVML bindings the GPU steps import"
     assert info["api_tls_shared"], "the run's Prefect clients share one TLS context"
     assert info["version_check_shared"], "and so does the events client's server-version check"
     assert info["tls_built_in_run"] == {"api": 0, "own": 0}, "both verifying contexts were built before the fork"

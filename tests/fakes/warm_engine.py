@@ -19,6 +19,7 @@ if __name__ == "__main__":
         "argv": sys.argv[1:],
         "env": {k: v for k, v in os.environ.items() if k.startswith("WARM_TEST_")},
         "prefect_preloaded": "prefect.flow_engine" in sys.modules,
+        "nvml_preloaded": "pynvml" in sys.modules,  # the GPU steps' module, imported before the fork
         # whether Prefect's API clients here share one TLS context (llm_upkeep/warm_start/tls.py)
         "api_tls_shared": type(getattr(sys.modules.get("prefect.client.orchestration"), "ssl", None)).__name__
         == "_SharedContexts",

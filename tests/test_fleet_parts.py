@@ -50,3 +50,41 @@ def test_a_host_reads_its_own_counters_and_every_request_log():
     mine = token_sources_of(sources, {"ep-a": "gpu-a", "ep-b": "gpu-b"}, "gpu-a")
     assert [(s.kind, s.endpoint) for s in mine] == [("metrics", "ep-a"), ("log", None)]
     assert EnergyPart(host="x").status == "ok"
+
+
+def test_waiting_for_parts_reads_only_the_runs_not_final_yet(monkeypatch):
+    """The central run polls its parts' states together; a part that is final is not read again
+    (each run read costs the Prefect server its serialisation, every 0.5 s for the whole wait),
+    and at the deadline it returns what it has, the unfinished ones included."""
+    import asyncio
+    import uuid
+    from types import SimpleNamespace
+
+    import tasks.fleet as fleet_tasks
+
+    monkeypatch.setattr(fleet_tasks, "POLL_S", 0.01)
+
+    def run(i, final):
+        return SimpleNamespace(id=i, state=SimpleNamespace(is_final=lambda: final))
+
+    class Client:
+        def __init__(self, final_after):
+            self.final_after, self.asked, self.calls = final_after, [], 0
+
+        async def read_flow_runs(self, flow_run_filter, limit):
+            self.calls += 1
+            ids = list(flow_run_filter.id.any_)
+            self.asked.append(ids)
+            assert limit == len(ids)
+            return [run(i, self.calls >= self.final_after[i]) for i in ids]
+
+    a, b, c = (uuid.uuid4() for _ in range(3))
+    client = Client({a: 1, b: 2, c: 3})
+    runs = asyncio.run(fleet_tasks._wait_final(client, [a, b, c], 10))
+    assert client.asked == [[a, b, c], [b, c], [c]]
+    assert all(runs[i].state.is_final() for i in (a, b, c))
+
+    never = Client({a: 1, b: 10**9, c: 10**9})
+    runs = asyncio.run(fleet_tasks._wait_final(never, [a, b, c], 0.05))
+    assert set(runs) == {a, b, c} and runs[a].state.is_final() and not runs[b].state.is_final()
+    assert all(ids == [b, c] for ids in never.asked[1:]), never.asked[:3]

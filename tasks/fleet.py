@@ -104,16 +104,13 @@ async def _wait_final(client, ids: list, timeout_s: float) -> dict:
 
     deadline = time.monotonic() + timeout_s
     runs: dict = {}
+    waiting = list(ids)
     while True:
-        waiting = [i for i in ids if not (i in runs and runs[i].state is not None and runs[i].state.is_final())]
-        if not waiting:
-            return runs
         page = await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=waiting)),
                                            limit=len(waiting))  # fmt: skip
         runs.update({fr.id: fr for fr in page})
-        if all(i in runs and runs[i].state is not None and runs[i].state.is_final() for i in ids):
-            return runs
-        if time.monotonic() >= deadline:
+        waiting = [i for i in waiting if i not in runs or runs[i].state is None or not runs[i].state.is_final()]
+        if not waiting or time.monotonic() >= deadline:
             return runs
         await asyncio.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
 

@@ -211,3 +211,22 @@ def test_a_runs_prefect_clients_share_one_verifying_tls_context_and_never_an_ins
     assert r["built"] == 4  # certifi's, the insecure one, the run's own bundle, and that bundle rotated
     # the CPU it saves, measured in the same process: five clients' contexts against one
     assert r["warm_cpu"] < r["cold_cpu"] / 2, r
+
+
+def test_the_warm_workers_own_api_clients_share_one_tls_context():
+    """The long-lived worker opens Prefect clients for every run it submits: making its class makes
+    them share one context per CA bundle version, as the runs' do (a fresh interpreter, as a worker)."""
+    script = (
+        "from llm_upkeep.warm_start.worker import make_worker_class\n"
+        "import prefect.client.orchestration as o\n"
+        "ctx = lambda: o.PrefectClient('https://127.0.0.1:1/api')._client._transport._pool._ssl_context\n"
+        "before = [ctx() for _ in range(3)]\n"  # kept alive, so no id is reused
+        "make_worker_class()\n"
+        "after = [ctx() for _ in range(3)]\n"
+        "print(len({id(c) for c in before}), len({id(c) for c in after}), type(o.ssl).__name__)\n"
+    )  # fmt: skip
+    env = {k: v for k, v in _env().items() if not k.startswith("PREFECT_API_")}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120,
+                         cwd=ROOT)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.split() == ["3", "1", "_SharedContexts"], out.stdout

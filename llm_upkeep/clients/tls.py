@@ -29,7 +29,9 @@ _contexts: dict[tuple, ssl.SSLContext] = {}
 built = 0  # contexts really built in this process (the tests read it)
 
 
-def _identity(path: str) -> tuple:
+def bundle_identity(path: str | os.PathLike) -> tuple:
+    """(path, inode, size, mtime_ns) of a CA file or directory: a new tuple once it is replaced or
+    rewritten, which is what makes a cached context safe to keep in a long-lived process."""
     try:
         st = os.stat(path)
     except OSError:  # missing: let ssl raise its own error when the context is built
@@ -52,7 +54,7 @@ def shared_verify_context(trust_env: bool = True) -> ssl.SSLContext:
     """The verifying context httpx would build for verify=True, built once per bundle version."""
     global built
     kind, path = bundle_source(trust_env)
-    key = (kind, *_identity(path))
+    key = (kind, *bundle_identity(path))
     with _lock:
         ctx = _contexts.get(key)
         if ctx is None:

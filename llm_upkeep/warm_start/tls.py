@@ -31,20 +31,15 @@ import threading
 import types
 from typing import Any
 
+from llm_upkeep.clients.tls import bundle_identity
+
 _lock = threading.Lock()
 
 
 def _bundle_identity(kwargs: dict[str, Any]) -> tuple:
-    out = []
-    for name in ("cafile", "capath"):
-        path = kwargs.get(name)
-        if isinstance(path, str | os.PathLike):
-            try:
-                st = os.stat(path)
-                out.append((name, st.st_ino, st.st_size, st.st_mtime_ns))
-            except OSError:
-                out.append((name, None))
-    return tuple(out)
+    """The identity of the CA file or directory a create_default_context call names, if any."""
+    names = [n for n in ("cafile", "capath") if isinstance(kwargs.get(n), str | os.PathLike)]
+    return tuple(bundle_identity(kwargs[n]) for n in names)
 
 
 class _SharedContexts(types.ModuleType):

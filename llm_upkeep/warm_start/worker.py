@@ -64,6 +64,9 @@ def start_zygote(sock: str, project: str | None) -> subprocess.Popen:
 
 
 def make_worker_class():
+    """The warm process worker's class. Also makes this process's own Prefect API clients (a set
+    per run it submits) share one TLS context per CA bundle version; a rotated bundle is re-read
+    at the next client (llm_upkeep/warm_start/tls.py)."""
     from prefect.utilities.dispatch import get_registry_for_type
     from prefect.workers.base import BaseWorker
     from prefect.workers.process import ProcessWorker
@@ -77,6 +80,9 @@ def make_worker_class():
                 configuration._command_configured = True
             return await super().run(flow_run, configuration, task_status=task_status)
 
+    from llm_upkeep.warm_start.tls import share_api_tls_contexts
+
+    share_api_tls_contexts()
     registry = get_registry_for_type(BaseWorker)
     if registry is not None:
         registry["process"] = ProcessWorker  # the subclass must not replace Prefect's own type
@@ -88,11 +94,6 @@ async def run_worker(pool: str, queues: list[str], name: str, limit: int | None)
     from prefect.utilities.processutils import setup_signal_handlers_worker
 
     setup_signal_handlers_worker(os.getpid(), "the llm-upkeep worker", print)
-    # The worker's own API clients (one set per run it submits) share one TLS context per CA bundle
-    # version too; a rotated bundle is re-read at the next client (llm_upkeep/warm_start/tls.py).
-    from llm_upkeep.warm_start.tls import share_api_tls_contexts
-
-    share_api_tls_contexts()
     cls = make_worker_class()
     worker = cls(name=name, work_pool_name=pool, work_queues=queues or None, limit=limit,
                  heartbeat_interval_seconds=int(PREFECT_WORKER_HEARTBEAT_SECONDS.value()))  # fmt: skip
